@@ -1,0 +1,134 @@
+package oauthclient
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/oauthkit/oauthkit/jwtassert"
+)
+
+// AssertionSigner signs JWT assertions. *jwtassert.Signer and
+// *jwtassert.KeySet implement it.
+type AssertionSigner interface {
+	Sign(c jwtassert.Claims) (string, error)
+}
+
+// AuthRequest is a token-endpoint request being built, handed to a
+// ClientAuth to add client authentication.
+type AuthRequest struct {
+	ClientID string
+	TokenURL string
+	Form     url.Values
+	Header   http.Header
+	Now      time.Time
+}
+
+// ClientAuth authenticates the client at the token endpoint (RFC 6749 §2.3).
+// Exactly one mechanism is applied to each request.
+// Implementations must be safe for concurrent use.
+type ClientAuth interface {
+	// Apply adds the client's credentials to r.
+	Apply(r *AuthRequest) error
+}
+
+// ClientSecretBasic sends the client ID and secret in an HTTP Basic
+// Authorization header, each form-encoded first (RFC 6749 §2.3.1).
+type ClientSecretBasic struct {
+	// Secret is the client secret. Required.
+	Secret string
+}
+
+// Apply implements ClientAuth.
+func (a ClientSecretBasic) Apply(r *AuthRequest) error {
+	if a.Secret == "" {
+		return errors.New("oauthclient: ClientSecretBasic: empty secret")
+	}
+	cred := url.QueryEscape(r.ClientID) + ":" + url.QueryEscape(a.Secret)
+	r.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(cred)))
+	r.Form.Del("client_id")
+	return nil
+}
+
+// String redacts the secret.
+func (a ClientSecretBasic) String() string { return "ClientSecretBasic{Secret:REDACTED}" }
+
+// GoString redacts the secret.
+func (a ClientSecretBasic) GoString() string { return a.String() }
+
+// Format redacts the secret for every fmt verb.
+func (a ClientSecretBasic) Format(f fmt.State, _ rune) { fmt.Fprint(f, a.String()) }
+
+// ClientSecretPost sends client_id and client_secret in the form body.
+type ClientSecretPost struct {
+	// Secret is the client secret. Required.
+	Secret string
+}
+
+// Apply implements ClientAuth.
+func (a ClientSecretPost) Apply(r *AuthRequest) error {
+	if a.Secret == "" {
+		return errors.New("oauthclient: ClientSecretPost: empty secret")
+	}
+	r.Form.Set("client_id", r.ClientID)
+	r.Form.Set("client_secret", a.Secret)
+	return nil
+}
+
+// String redacts the secret.
+func (a ClientSecretPost) String() string { return "ClientSecretPost{Secret:REDACTED}" }
+
+// GoString redacts the secret.
+func (a ClientSecretPost) GoString() string { return a.String() }
+
+// Format redacts the secret for every fmt verb.
+func (a ClientSecretPost) Format(f fmt.State, _ rune) { fmt.Fprint(f, a.String()) }
+
+// ClientAssertionType is the client_assertion_type of private_key_jwt.
+const ClientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+// PrivateKeyJWT authenticates with a signed JWT (RFC 7523 §2.2,
+// OpenID Connect private_key_jwt, SMART Backend Services): iss = sub =
+// client ID, aud = the token URL, a fresh jti for every request.
+type PrivateKeyJWT struct {
+	// Signer signs the assertion. Required.
+	Signer AssertionSigner
+	// Audience overrides the aud claim. Optional; default the token URL.
+	Audience string
+	// Lifetime of the assertion. Optional; default jwtassert.DefaultLifetime.
+	Lifetime time.Duration
+}
+
+// Apply implements ClientAuth.
+func (a PrivateKeyJWT) Apply(r *AuthRequest) error {
+	if a.Signer == nil {
+		return errors.New("oauthclient: PrivateKeyJWT: nil Signer")
+	}
+	aud := a.Audience
+	if aud == "" {
+		aud = r.TokenURL
+	}
+	jws, err := a.Signer.Sign(jwtassert.Claims{Issuer: r.ClientID, Subject: r.ClientID, Audience: aud, Lifetime: a.Lifetime, Now: r.Now})
+	if err != nil {
+		return fmt.Errorf("oauthclient: sign client assertion: %w", err)
+	}
+	r.Form.Set("client_id", r.ClientID)
+	r.Form.Set("client_assertion_type", ClientAssertionType)
+	r.Form.Set("client_assertion", jws)
+	return nil
+}
+
+// NoClientAuth sends only client_id (public clients, RFC 6749 §2.1), or
+// nothing when the client ID is empty.
+type NoClientAuth struct{}
+
+// Apply implements ClientAuth.
+func (NoClientAuth) Apply(r *AuthRequest) error {
+	if r.ClientID != "" {
+		r.Form.Set("client_id", r.ClientID)
+	}
+	return nil
+}

@@ -1,0 +1,220 @@
+package oauthclient
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/oauthkit/oauthkit/tokencache"
+)
+
+// Config configures a TokenSource. The zero value of every optional field
+// is a sensible default.
+type Config struct {
+	// TokenURL is the token endpoint. It must be https, or http to a
+	// loopback address. Required.
+	TokenURL string
+	// ClientID is the OAuth client identifier. Required.
+	ClientID string
+	// Auth authenticates the client: ClientSecretBasic, ClientSecretPost,
+	// PrivateKeyJWT or NoClientAuth. Optional; default NoClientAuth.
+	Auth ClientAuth
+	// Grant obtains tokens: ClientCredentials, JWTBearer, RefreshToken,
+	// TokenExchange or Password. Optional; default ClientCredentials.
+	Grant Grant
+	// Scopes requested, sent space-separated. Optional.
+	Scopes []string
+	// EndpointParams are extra form members sent with every token request
+	// (audience, resource, …). Optional. They must not carry credentials.
+	EndpointParams url.Values
+	// Cache is the persistent tier (file, OS keychain, Redis) behind the
+	// in-memory token. If it also implements tokencache.Locker, token
+	// requests are serialised across processes. Optional; default memory only.
+	Cache tokencache.Cache
+	// CacheKey overrides the cache key derived from token URL, client ID,
+	// grant, scopes and endpoint parameters. Optional.
+	CacheKey string
+	// OnTokenChange is called with every newly obtained token, after it has
+	// been persisted to Cache and before any caller receives it. It must not
+	// block for long. Optional.
+	OnTokenChange func(*oauth2.Token)
+	// Logger receives debug lines (cache hits, fetches, retries) and
+	// warnings. Secrets are never logged. Optional; default silent.
+	Logger *slog.Logger
+	// HTTPClient is used for the token endpoint. It is copied and set not to
+	// follow redirects. Optional; default a client over http.DefaultTransport
+	// with a 30 s timeout.
+	HTTPClient *http.Client
+	// Now is the clock. Optional; default time.Now.
+	Now func() time.Time
+	// RefreshWindow is the fraction of a token's lifetime, before it
+	// expires, during which callers still get the current token while one
+	// background refresh runs. Optional; default 0.25, and never more than
+	// MaxRefreshWindow before expiry.
+	RefreshWindow float64
+	// MaxRefreshWindow caps the early-refresh window. Optional; default 5 minutes.
+	MaxRefreshWindow time.Duration
+	// ExpiryLeeway is how long before its expiry a token stops being used,
+	// covering server clocks that count whole seconds and request transit.
+	// Optional; default a tenth of the lifetime, at least 1 s, at most 10 s,
+	// and never more than half the lifetime.
+	ExpiryLeeway time.Duration
+	// Retry controls token-endpoint retries. Optional; nil = DefaultRetryPolicy.
+	Retry *RetryPolicy
+	// ErrorCooldown is how long callers get the last permanent error
+	// (invalid_client, invalid_grant, …) without a new token request.
+	// Optional; default 5 s.
+	ErrorCooldown time.Duration
+	// FetchTimeout bounds a background refresh and a fetch shared by
+	// several callers. Optional; default 60 s.
+	FetchTimeout time.Duration
+	// RevocationURL is the RFC 7009 revocation endpoint used by Revoke.
+	// Optional.
+	RevocationURL string
+	// InsecureAllowHTTP allows plain http:// token and revocation URLs to
+	// non-loopback hosts. It MUST NOT be used outside tests on isolated networks.
+	InsecureAllowHTTP bool
+}
+
+// String describes the configuration without secrets.
+func (c Config) String() string {
+	return fmt.Sprintf("oauthclient.Config{TokenURL:%q ClientID:%q Auth:%T Grant:%T Scopes:%q}", c.TokenURL, c.ClientID, c.Auth, c.Grant, c.Scopes)
+}
+
+// GoString describes the configuration without secrets.
+func (c Config) GoString() string { return c.String() }
+
+// Format prints the redacted form for every fmt verb.
+func (c Config) Format(f fmt.State, _ rune) { fmt.Fprint(f, c.String()) }
+
+func (c *Config) validate() error {
+	if c.TokenURL == "" {
+		return errors.New("oauthclient: Config.TokenURL is required")
+	}
+	if err := checkURL(c.TokenURL, c.InsecureAllowHTTP); err != nil {
+		return fmt.Errorf("oauthclient: Config.TokenURL: %w", err)
+	}
+	if c.RevocationURL != "" {
+		if err := checkURL(c.RevocationURL, c.InsecureAllowHTTP); err != nil {
+			return fmt.Errorf("oauthclient: Config.RevocationURL: %w", err)
+		}
+	}
+	if c.ClientID == "" {
+		return errors.New("oauthclient: Config.ClientID is required")
+	}
+	switch a := c.Auth.(type) {
+	case PrivateKeyJWT:
+		if a.Signer == nil {
+			return errors.New("oauthclient: PrivateKeyJWT.Signer is required")
+		}
+	case *PrivateKeyJWT:
+		if a == nil || a.Signer == nil {
+			return errors.New("oauthclient: PrivateKeyJWT.Signer is required")
+		}
+	case ClientSecretBasic:
+		if a.Secret == "" {
+			return errors.New("oauthclient: ClientSecretBasic.Secret is required")
+		}
+	case ClientSecretPost:
+		if a.Secret == "" {
+			return errors.New("oauthclient: ClientSecretPost.Secret is required")
+		}
+	}
+	switch g := c.Grant.(type) {
+	case JWTBearer:
+		if g.Signer == nil || g.Subject == "" {
+			return errors.New("oauthclient: JWTBearer needs a Signer and a Subject")
+		}
+	case TokenExchange:
+		if g.SubjectToken == "" && g.SubjectSource == nil {
+			return errors.New("oauthclient: TokenExchange needs SubjectToken or SubjectSource")
+		}
+	case RefreshToken:
+		if g.Token == "" && c.Cache == nil {
+			return errors.New("oauthclient: RefreshToken needs Token or a Cache that holds one")
+		}
+	}
+	for k := range c.EndpointParams {
+		switch k {
+		case "client_secret", "client_assertion", "password", "refresh_token", "assertion", "subject_token":
+			return fmt.Errorf("oauthclient: Config.EndpointParams must not carry %q; use Auth or Grant", k)
+		}
+	}
+	if c.RefreshWindow < 0 || c.RefreshWindow >= 1 {
+		return errors.New("oauthclient: Config.RefreshWindow must be in [0, 1)")
+	}
+	if c.Auth == nil {
+		c.Auth = NoClientAuth{}
+	}
+	if c.Grant == nil {
+		c.Grant = ClientCredentials{}
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.RefreshWindow == 0 {
+		c.RefreshWindow = 0.25
+	}
+	if c.MaxRefreshWindow == 0 {
+		c.MaxRefreshWindow = 5 * time.Minute
+	}
+	if c.ErrorCooldown == 0 {
+		c.ErrorCooldown = 5 * time.Second
+	}
+	if c.FetchTimeout == 0 {
+		c.FetchTimeout = 60 * time.Second
+	}
+	return nil
+}
+
+// checkURL accepts https URLs, and http URLs to loopback hosts.
+func checkURL(raw string, insecure bool) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return errors.New("not a valid URL")
+	}
+	if u.User != nil {
+		return errors.New("must not contain user information")
+	}
+	if u.Host == "" {
+		return errors.New("must be absolute")
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		return nil
+	case "http":
+		if insecure || isLoopback(u.Hostname()) {
+			return nil
+		}
+		return ErrInsecureURL
+	}
+	return fmt.Errorf("unsupported scheme %q", u.Scheme)
+}
+
+// isLoopback reports whether host is "localhost" or a loopback IP.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// tokenHTTPClient copies c (or builds a default) and disables redirects.
+func tokenHTTPClient(c *http.Client) *http.Client {
+	var hc http.Client
+	if c != nil {
+		hc = *c
+	} else {
+		hc.Timeout = 30 * time.Second
+	}
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &hc
+}

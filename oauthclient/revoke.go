@@ -1,0 +1,78 @@
+package oauthclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/oauthkit/oauthkit/internal/tokenendpoint"
+	"github.com/oauthkit/oauthkit/tokencache"
+)
+
+// Revoke revokes the source's refresh token, else its access token, at
+// Config.RevocationURL (RFC 7009), authenticating as at the token endpoint,
+// then forgets the token in memory and deletes it from the cache. A token
+// the server does not know counts as revoked (RFC 7009 §2.2).
+func (s *TokenSource) Revoke(ctx context.Context) error {
+	if s.cfg.RevocationURL == "" {
+		return ErrNoRevocationEndpoint
+	}
+	var e *tokencache.Entry
+	if st := s.cur.Load(); st != nil {
+		e = st.entry
+	}
+	if s.cfg.Cache != nil {
+		if ce, err := s.cfg.Cache.Load(ctx, s.key); err == nil {
+			e = newer(e, ce)
+		}
+	}
+	if e == nil || e.AccessToken == "" && e.RefreshToken == "" {
+		return nil
+	}
+	form := url.Values{}
+	if e.RefreshToken != "" {
+		form.Set("token", e.RefreshToken)
+		form.Set("token_type_hint", "refresh_token")
+	} else {
+		form.Set("token", e.AccessToken)
+		form.Set("token_type_hint", "access_token")
+	}
+	ar := &AuthRequest{ClientID: s.cfg.ClientID, TokenURL: s.cfg.TokenURL, Form: form, Header: http.Header{}, Now: s.cfg.Now()}
+	if err := s.cfg.Auth.Apply(ar); err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.RevocationURL, strings.NewReader(form.Encode()))
+	if err != nil {
+		return fmt.Errorf("oauthclient: revoke: %w", err)
+	}
+	for k, v := range ar.Header {
+		req.Header[k] = v
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := s.hc.Do(req)
+	if err != nil {
+		return &TokenError{Err: fmt.Errorf("revoke: %w", err)}
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, tokenendpoint.MaxBodySize))
+	if resp.StatusCode != http.StatusOK {
+		_, perr := tokenendpoint.Parse(resp.StatusCode, resp.Header.Get("Content-Type"), body)
+		var te *TokenError
+		if errors.As(perr, &te) {
+			return fmt.Errorf("oauthclient: revoke: %w", te)
+		}
+		return fmt.Errorf("oauthclient: revoke: status %d", resp.StatusCode)
+	}
+	s.cur.Store(nil)
+	if s.cfg.Cache != nil {
+		if err := s.cfg.Cache.Delete(ctx, s.key); err != nil {
+			return fmt.Errorf("oauthclient: revoke: token revoked but not deleted from cache: %w", err)
+		}
+	}
+	s.log.Debug("oauthclient: token revoked")
+	return nil
+}

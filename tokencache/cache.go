@@ -1,0 +1,121 @@
+package tokencache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// ErrNotFound is returned by Cache.Load when no entry is stored under a key.
+var ErrNotFound = errors.New("tokencache: not found")
+
+// ErrCorrupt is returned (wrapped) when a stored entry cannot be decoded:
+// a truncated or foreign file, an unknown format version. Callers treat it as
+// a cache miss.
+var ErrCorrupt = errors.New("tokencache: corrupt entry")
+
+// Cache stores token entries under opaque keys (see Key). Implementations
+// must be safe for concurrent use by multiple goroutines.
+type Cache interface {
+	// Load returns the entry stored under key, or an error wrapping
+	// ErrNotFound when there is none.
+	Load(ctx context.Context, key string) (*Entry, error)
+	// Store replaces the entry under key. A failed Store leaves the previous
+	// entry intact.
+	Store(ctx context.Context, key string, e *Entry) error
+	// Delete removes the entry under key. Deleting a missing key is not an
+	// error.
+	Delete(ctx context.Context, key string) error
+}
+
+// Locker is implemented by caches that can serialise token requests across
+// processes (and, for shared caches, across hosts). Lock blocks until the
+// lock for key is held or ctx is done; the returned unlock function releases
+// it and is safe to call more than once.
+type Locker interface {
+	Lock(ctx context.Context, key string) (unlock func() error, err error)
+}
+
+// Entry is one cached token: what a token endpoint granted, plus the refresh
+// token that may have come with it. Entries hold secrets: String, GoString
+// and LogValue redact them.
+type Entry struct {
+	// AccessToken is the access token. Secret.
+	AccessToken string
+	// TokenType is the token type as the server sent it (usually "Bearer").
+	TokenType string
+	// RefreshToken is the refresh token, if any. Secret.
+	RefreshToken string
+	// Expiry is when the access token expires; the zero time means it does
+	// not expire.
+	Expiry time.Time
+	// Scope is the scope the server granted, space-separated.
+	Scope string
+	// Extra holds other members of the token response worth keeping
+	// (issued_token_type, patient, id_token, …).
+	Extra map[string]any
+	// Updated is when the entry was written. Shared caches compare it to
+	// refuse overwriting a newer entry with an older one.
+	Updated time.Time
+}
+
+// Clone returns a deep copy of e (nil for nil).
+func (e *Entry) Clone() *Entry {
+	if e == nil {
+		return nil
+	}
+	c := *e
+	if e.Extra != nil {
+		c.Extra = make(map[string]any, len(e.Extra))
+		for k, v := range e.Extra {
+			c.Extra[k] = v
+		}
+	}
+	return &c
+}
+
+// Valid reports whether e holds an access token that has not expired at now.
+func (e *Entry) Valid(now time.Time) bool {
+	return e != nil && e.AccessToken != "" && (e.Expiry.IsZero() || now.Before(e.Expiry))
+}
+
+func redacted(s string) string {
+	if s == "" {
+		return `""`
+	}
+	return "REDACTED"
+}
+
+// String describes e without its secrets.
+func (e *Entry) String() string {
+	if e == nil {
+		return "<nil>"
+	}
+	exp := "never"
+	if !e.Expiry.IsZero() {
+		exp = e.Expiry.UTC().Format(time.RFC3339)
+	}
+	return fmt.Sprintf("tokencache.Entry{AccessToken:%s TokenType:%q RefreshToken:%s Expiry:%s Scope:%q}",
+		redacted(e.AccessToken), e.TokenType, redacted(e.RefreshToken), exp, e.Scope)
+}
+
+// GoString is like String, so %#v does not print secrets either.
+func (e *Entry) GoString() string { return e.String() }
+
+// Format makes every fmt verb (%v, %+v, %#v, %s) print the redacted form.
+func (e *Entry) Format(f fmt.State, verb rune) { fmt.Fprint(f, e.String()) }
+
+// LogValue implements slog.LogValuer with secrets redacted.
+func (e *Entry) LogValue() slog.Value {
+	if e == nil {
+		return slog.StringValue("<nil>")
+	}
+	return slog.GroupValue(
+		slog.String("token_type", e.TokenType),
+		slog.Bool("has_refresh_token", e.RefreshToken != ""),
+		slog.Time("expiry", e.Expiry),
+		slog.String("scope", e.Scope),
+	)
+}
