@@ -3,15 +3,18 @@ module github.com/oauthkit/oauthkit
 go 1.25.0
 
 require (
-	github.com/cenkalti/backoff/v4 v4.3.0 // indirect
+	github.com/cenkalti/backoff/v4 v4.3.0
+	github.com/go-jose/go-jose/v4 v4.1.8
+	github.com/redis/go-redis/v9 v9.14.0
+	github.com/zalando/go-keyring v0.2.8
+	golang.org/x/oauth2 v0.30.0
+)
+
+require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/danieljoos/wincred v1.2.3 // indirect
 	github.com/dgryski/go-rendezvous v0.0.0-20200823014737-9f7001d12a5f // indirect
-	github.com/go-jose/go-jose/v4 v4.1.8 // indirect
 	github.com/godbus/dbus/v5 v5.2.2 // indirect
-	github.com/redis/go-redis/v9 v9.14.0 // indirect
-	github.com/zalando/go-keyring v0.2.8 // indirect
-	go.uber.org/atomic v1.12.0 // indirect
-	golang.org/x/oauth2 v0.30.0 // indirect
+	github.com/stretchr/testify v1.12.1 // indirect
 	golang.org/x/sys v0.35.0 // indirect
 )

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"time"
@@ -62,6 +63,9 @@ func (a ClientSecretBasic) GoString() string { return a.String() }
 // Format redacts the secret for every fmt verb.
 func (a ClientSecretBasic) Format(f fmt.State, _ rune) { fmt.Fprint(f, a.String()) }
 
+// LogValue redacts the secret in slog output.
+func (a ClientSecretBasic) LogValue() slog.Value { return slog.StringValue(a.String()) }
+
 // ClientSecretPost sends client_id and client_secret in the form body.
 type ClientSecretPost struct {
 	// Secret is the client secret. Required.
@@ -86,6 +90,9 @@ func (a ClientSecretPost) GoString() string { return a.String() }
 
 // Format redacts the secret for every fmt verb.
 func (a ClientSecretPost) Format(f fmt.State, _ rune) { fmt.Fprint(f, a.String()) }
+
+// LogValue redacts the secret in slog output.
+func (a ClientSecretPost) LogValue() slog.Value { return slog.StringValue(a.String()) }
 
 // ClientAssertionType is the client_assertion_type of private_key_jwt.
 const ClientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"

@@ -94,6 +94,9 @@ func (c Config) GoString() string { return c.String() }
 // Format prints the redacted form for every fmt verb.
 func (c Config) Format(f fmt.State, _ rune) { fmt.Fprint(f, c.String()) }
 
+// LogValue prints the redacted form in slog output.
+func (c Config) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
 func (c *Config) validate() error {
 	if c.TokenURL == "" {
 		return errors.New("oauthclient: Config.TokenURL is required")
@@ -135,10 +138,6 @@ func (c *Config) validate() error {
 	case TokenExchange:
 		if g.SubjectToken == "" && g.SubjectSource == nil {
 			return errors.New("oauthclient: TokenExchange needs SubjectToken or SubjectSource")
-		}
-	case RefreshToken:
-		if g.Token == "" && c.Cache == nil {
-			return errors.New("oauthclient: RefreshToken needs Token or a Cache that holds one")
 		}
 	}
 	for k := range c.EndpointParams {

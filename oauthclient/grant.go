@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"time"
@@ -132,6 +133,9 @@ func (g RefreshToken) GoString() string { return g.String() }
 // Format redacts the token for every fmt verb.
 func (g RefreshToken) Format(f fmt.State, _ rune) { fmt.Fprint(f, g.String()) }
 
+// LogValue redacts the token in slog output.
+func (g RefreshToken) LogValue() slog.Value { return slog.StringValue(g.String()) }
+
 // TokenExchange is the token exchange grant (RFC 8693): trade a subject
 // token (for example an EHR-issued token) for a token for another audience.
 type TokenExchange struct {
@@ -206,6 +210,9 @@ func (g TokenExchange) GoString() string { return g.String() }
 // Format redacts the tokens for every fmt verb.
 func (g TokenExchange) Format(f fmt.State, _ rune) { fmt.Fprint(f, g.String()) }
 
+// LogValue redacts the tokens in slog output.
+func (g TokenExchange) LogValue() slog.Value { return slog.StringValue(g.String()) }
+
 // Password is the resource owner password credentials grant (RFC 6749
 // §4.3). Discouraged: it exposes the user's password to the client and is
 // removed in OAuth 2.1. Use it only for legacy servers that offer nothing
@@ -236,3 +243,6 @@ func (g Password) GoString() string { return g.String() }
 
 // Format redacts the password for every fmt verb.
 func (g Password) Format(f fmt.State, _ rune) { fmt.Fprint(f, g.String()) }
+
+// LogValue redacts the password in slog output.
+func (g Password) LogValue() slog.Value { return slog.StringValue(g.String()) }

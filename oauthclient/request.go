@@ -51,7 +51,7 @@ func (s *TokenSource) request(ctx context.Context, c *call, prev *tokencache.Ent
 			return nil, err
 		}
 		s.log.Debug("oauthclient: token request failed; retrying", "status", te.StatusCode, "error", te.ErrorCode, "wait", wait)
-		if berr := s.backoff(ctx, c, wait); berr != nil {
+		if berr := s.backoff(ctx, c, wait, err); berr != nil {
 			if errors.Is(berr, errAbandoned) {
 				return nil, berr
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 
 	"golang.org/x/oauth2"
@@ -47,3 +48,6 @@ func (s *Static) GoString() string { return s.String() }
 
 // Format redacts the token for every fmt verb.
 func (s *Static) Format(f fmt.State, _ rune) { fmt.Fprint(f, s.String()) }
+
+// LogValue redacts the token in slog output.
+func (s *Static) LogValue() slog.Value { return slog.StringValue(s.String()) }

@@ -79,6 +79,7 @@ type call struct {
 	waiters    int           // guarded by TokenSource.mu
 	sleeping   bool          // in a retry backoff; guarded by TokenSource.mu
 	abandoned  bool          // guarded by TokenSource.mu
+	lastErr    error         // last failed attempt; guarded by TokenSource.mu
 	wake       chan struct{} // closed when abandoned
 	st         *tokenState
 	err        error
@@ -145,6 +146,9 @@ func (s *TokenSource) GoString() string { return s.String() }
 
 // Format prints the redacted form for every fmt verb.
 func (s *TokenSource) Format(f fmt.State, _ rune) { fmt.Fprint(f, s.String()) }
+
+// LogValue prints the redacted form in slog output.
+func (s *TokenSource) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
 // Token returns a valid token, from memory when possible. It honours ctx:
 // a cancelled caller returns ctx.Err() at once even while a fetch it shares
@@ -219,7 +223,11 @@ func (s *TokenSource) wait(ctx context.Context) (*tokenState, error) {
 		if c.sleeping {
 			s.abandonLocked(c)
 		}
+		last := c.lastErr
 		s.mu.Unlock()
+		if last != nil {
+			return nil, fmt.Errorf("oauthclient: %w (last token endpoint error: %w)", ctx.Err(), last)
+		}
 		return nil, ctx.Err()
 	}
 }
@@ -249,10 +257,11 @@ func (s *TokenSource) abandonLocked(c *call) {
 	}
 }
 
-// backoff waits d between attempts of c; it returns errAbandoned when every
-// caller has gone, or ctx's error.
-func (s *TokenSource) backoff(ctx context.Context, c *call, d time.Duration) error {
+// backoff waits d between attempts of c, after lastErr; it returns
+// errAbandoned when every caller has gone, or ctx's error.
+func (s *TokenSource) backoff(ctx context.Context, c *call, d time.Duration, lastErr error) error {
 	s.mu.Lock()
+	c.lastErr = lastErr
 	s.abandonLocked(c)
 	if c.abandoned {
 		s.mu.Unlock()
@@ -505,3 +514,8 @@ func (s *TokenSource) OAuth2() oauth2.TokenSource { return oauth2Source{s} }
 type oauth2Source struct{ s *TokenSource }
 
 func (o oauth2Source) Token() (*oauth2.Token, error) { return o.s.Token(context.Background()) }
+
+func (o oauth2Source) String() string             { return o.s.String() }
+func (o oauth2Source) GoString() string           { return o.s.String() }
+func (o oauth2Source) Format(f fmt.State, _ rune) { fmt.Fprint(f, o.s.String()) }
+func (o oauth2Source) LogValue() slog.Value       { return slog.StringValue(o.s.String()) }

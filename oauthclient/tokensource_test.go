@@ -441,7 +441,7 @@ func TestConfigValidation(t *testing.T) {
 		{"nil signer", Config{TokenURL: "https://as.example/token", ClientID: "c", Auth: PrivateKeyJWT{}}, false},
 		{"empty secret", Config{TokenURL: "https://as.example/token", ClientID: "c", Auth: ClientSecretBasic{}}, false},
 		{"jwt bearer without subject", Config{TokenURL: "https://as.example/token", ClientID: "c", Grant: JWTBearer{}}, false},
-		{"refresh without token or cache", Config{TokenURL: "https://as.example/token", ClientID: "c", Grant: RefreshToken{}}, false},
+		{"refresh token from Seed", Config{TokenURL: "https://as.example/token", ClientID: "c", Grant: RefreshToken{}}, true},
 		{"secret in endpoint params", Config{TokenURL: "https://as.example/token", ClientID: "c", EndpointParams: map[string][]string{"client_secret": {"x"}}}, false},
 		{"bad refresh window", Config{TokenURL: "https://as.example/token", ClientID: "c", RefreshWindow: 1.5}, false},
 	}

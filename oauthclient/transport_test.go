@@ -14,7 +14,6 @@ import (
 // resourceServer accepts only the tokens in valid and records what it saw.
 type resourceServer struct {
 	*httptest.Server
-	valid    atomic.Value // func(string) bool
 	requests atomic.Int64
 	lastAuth atomic.Value // string
 }
@@ -147,8 +146,7 @@ func TestRedirectsNeverCarryTokenAcrossOrigins(t *testing.T) {
 	srv := newTokenServer(t, func(w http.ResponseWriter, r *http.Request, n int64) { writeToken(w, n, 3600, nil) })
 	ts := newTS(t, Config{TokenURL: srv.URL})
 	other := newResourceServer(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "other") })
-	var origin *resourceServer
-	origin = newResourceServer(t, func(w http.ResponseWriter, r *http.Request) {
+	origin := newResourceServer(t, func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/same":
 			http.Redirect(w, r, "/final", http.StatusFound)

@@ -88,11 +88,9 @@ func redacted(s string) string {
 	return "REDACTED"
 }
 
-// String describes e without its secrets.
-func (e *Entry) String() string {
-	if e == nil {
-		return "<nil>"
-	}
+// String describes e without its secrets. Entry has value receivers for
+// its formatting methods so that an Entry value redacts as well as a pointer.
+func (e Entry) String() string {
 	exp := "never"
 	if !e.Expiry.IsZero() {
 		exp = e.Expiry.UTC().Format(time.RFC3339)
@@ -102,16 +100,13 @@ func (e *Entry) String() string {
 }
 
 // GoString is like String, so %#v does not print secrets either.
-func (e *Entry) GoString() string { return e.String() }
+func (e Entry) GoString() string { return e.String() }
 
 // Format makes every fmt verb (%v, %+v, %#v, %s) print the redacted form.
-func (e *Entry) Format(f fmt.State, verb rune) { fmt.Fprint(f, e.String()) }
+func (e Entry) Format(f fmt.State, verb rune) { fmt.Fprint(f, e.String()) }
 
 // LogValue implements slog.LogValuer with secrets redacted.
-func (e *Entry) LogValue() slog.Value {
-	if e == nil {
-		return slog.StringValue("<nil>")
-	}
+func (e Entry) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("token_type", e.TokenType),
 		slog.Bool("has_refresh_token", e.RefreshToken != ""),

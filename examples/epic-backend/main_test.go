@@ -1,0 +1,205 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/oauthkit/oauthkit/jwtassert"
+	"github.com/oauthkit/oauthkit/oauthtest"
+)
+
+// clearEnv makes the tests independent of the caller's environment.
+func clearEnv(t *testing.T) {
+	t.Helper()
+	for _, name := range []string{"FHIR_BASE", "CLIENT_ID", "PRIVATE_KEY_FILE", "KEY_ID", "SCOPES"} {
+		t.Setenv(name, "")
+	}
+}
+
+// runProgram runs the program in-process and returns its exit code and output.
+func runProgram(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = run(args, &out, &errOut)
+	checkNoSecrets(t, out.String()+errOut.String())
+	return code, out.String(), errOut.String()
+}
+
+// checkNoSecrets fails if output looks like it holds a JWT or a key.
+func checkNoSecrets(t *testing.T, output string) {
+	t.Helper()
+	for _, bad := range []string{"eyJ", "PRIVATE KEY", "Bearer "} {
+		if strings.Contains(output, bad) {
+			t.Errorf("output contains %q (%d bytes of output)", bad, len(output))
+		}
+	}
+}
+
+var requestLine = regexp.MustCompile(`^request (\d+): 200 OK, 2 patients, token (fetched|reused)$`)
+
+func TestDemoRefreshesAcrossTokenLifetimes(t *testing.T) {
+	clearEnv(t)
+	// 12 requests 250 ms apart span more than the usable part of the
+	// demo's 3 s tokens (at most 2 s), so a second token is needed.
+	const requests = 12
+	code, stdout, stderr := runProgram(t, "-requests", strconv.Itoa(requests), "-interval", "250ms")
+	if code != 0 {
+		t.Fatalf("exit code %d, stderr:\n%s", code, stderr)
+	}
+	fetched, reused := 0, 0
+	var summary, serverLine string
+	for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
+		switch m := requestLine.FindStringSubmatch(line); {
+		case m != nil && m[2] == "fetched":
+			fetched++
+		case m != nil:
+			reused++
+		case strings.HasPrefix(line, "the server counted"):
+			serverLine = line
+		case strings.Contains(line, " requests, "):
+			summary = line
+		}
+	}
+	if fetched+reused != requests {
+		t.Errorf("%d request lines, want %d; output:\n%s", fetched+reused, requests, stdout)
+	}
+	if fetched < 2 || reused < 1 {
+		t.Errorf("%d fetched, %d reused; want at least 2 fetched and 1 reused; output:\n%s", fetched, reused, stdout)
+	}
+	var n, tokens int
+	if _, err := fmt.Sscanf(summary, "%d requests, %d token request", &n, &tokens); err != nil || n != requests || tokens < fetched {
+		t.Errorf("summary %q: want %d requests and at least %d token requests", summary, requests, fetched)
+	}
+	var serverTokens, serverPatients int
+	if _, err := fmt.Sscanf(serverLine, "the server counted %d token requests and %d Patient requests", &serverTokens, &serverPatients); err != nil ||
+		serverPatients != requests || serverTokens < fetched {
+		t.Errorf("server line %q: want %d Patient requests and at least %d token requests", serverLine, requests, fetched)
+	}
+}
+
+// realServer starts an oauthtest server with a registered backend client
+// and returns it with the path of the client's PEM key file.
+func realServer(t *testing.T, scopes ...string) (*oauthtest.Server, string) {
+	t.Helper()
+	key, err := jwtassert.GenerateKey("RS384")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := jwtassert.NewSigner(key, jwtassert.Options{KeyID: "k1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks, err := jwtassert.JWKS(signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemBytes, err := jwtassert.EncodePEM(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "private.pem")
+	if err := os.WriteFile(keyFile, pemBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := oauthtest.NewServer()
+	t.Cleanup(srv.Close)
+	err = srv.RegisterClient(oauthtest.Client{ID: "app", JWKS: jwks, AuthMethod: oauthtest.AuthPrivateKeyJWT, Scopes: scopes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, keyFile
+}
+
+func TestRealServer(t *testing.T) {
+	tests := []struct {
+		name string
+		env  bool // settings from the environment rather than flags
+	}{
+		{"flags", false},
+		{"environment", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clearEnv(t)
+			srv, keyFile := realServer(t, "system/Patient.rs")
+			args := []string{"-requests", "3", "-interval", "0"}
+			if tt.env {
+				t.Setenv("FHIR_BASE", srv.FHIRBase())
+				t.Setenv("CLIENT_ID", "app")
+				t.Setenv("PRIVATE_KEY_FILE", keyFile)
+				t.Setenv("KEY_ID", "k1")
+				t.Setenv("SCOPES", "system/Patient.rs")
+			} else {
+				args = append(args, "-fhir-base", srv.FHIRBase(), "-client-id", "app", "-key", keyFile, "-kid", "k1", "-scope", "system/Patient.rs")
+			}
+			code, stdout, stderr := runProgram(t, args...)
+			if code != 0 {
+				t.Fatalf("exit code %d, stderr:\n%s", code, stderr)
+			}
+			want := "request 1: 200 OK, 2 patients, token fetched\n" +
+				"request 2: 200 OK, 2 patients, token reused\n" +
+				"request 3: 200 OK, 2 patients, token reused\n" +
+				"3 requests, 1 token request\n"
+			if stdout != want {
+				t.Errorf("output:\n%s\nwant:\n%s", stdout, want)
+			}
+			if st := srv.Stats(); st.TokenRequests != 1 || st.ResourceRequests != 3 {
+				t.Errorf("server saw %d token and %d resource requests, want 1 and 3", st.TokenRequests, st.ResourceRequests)
+			}
+		})
+	}
+}
+
+func TestNon200ExitsOne(t *testing.T) {
+	clearEnv(t)
+	// The client may only read Observations: GET Patient is forbidden.
+	srv, keyFile := realServer(t, "system/Observation.rs")
+	code, stdout, stderr := runProgram(t, "-fhir-base", srv.FHIRBase(), "-client-id", "app", "-key", keyFile, "-kid", "k1",
+		"-scope", "system/Observation.rs", "-requests", "3", "-interval", "0")
+	if code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	if want := "request 1: 403 Forbidden, token fetched\n"; stdout != want {
+		t.Errorf("output %q, want %q", stdout, want)
+	}
+	if !strings.Contains(stderr, "403 Forbidden") {
+		t.Errorf("stderr %q does not name the status", stderr)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantErr  string
+	}{
+		{"help", []string{"-h"}, 0, "-fhir-base"},
+		{"no client ID", []string{"-fhir-base", "https://fhir.example.org/R4", "-key", "k.pem", "-kid", "k1"}, 2, "-client-id"},
+		{"no key", []string{"-fhir-base", "https://fhir.example.org/R4", "-client-id", "app", "-kid", "k1"}, 2, "-key"},
+		{"no key ID", []string{"-fhir-base", "https://fhir.example.org/R4", "-client-id", "app", "-key", "k.pem"}, 2, "-kid"},
+		{"zero requests", []string{"-requests", "0"}, 2, "-requests"},
+		{"negative interval", []string{"-interval", "-1s"}, 2, "-interval"},
+		{"argument", []string{"extra"}, 2, "unexpected argument"},
+		{"unknown flag", []string{"-nope"}, 2, "-nope"},
+		{"missing key file", []string{"-fhir-base", "https://fhir.example.org/R4", "-client-id", "app", "-key", filepath.Join(t.TempDir(), "missing.pem"), "-kid", "k1"}, 1, "missing.pem"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clearEnv(t)
+			code, _, stderr := runProgram(t, tt.args...)
+			if code != tt.wantCode {
+				t.Errorf("exit code %d, want %d", code, tt.wantCode)
+			}
+			if !strings.Contains(stderr, tt.wantErr) {
+				t.Errorf("stderr %q does not contain %q", stderr, tt.wantErr)
+			}
+		})
+	}
+}

@@ -1,0 +1,458 @@
+// Command scheduled-pull shows a data pull started by cron every few minutes
+// that reuses the token an earlier run obtained, instead of asking the token
+// endpoint for a new one every time (Epic and others rate-limit token
+// requests). The token lives in a persistent cache: a tokencache.File in the
+// user's cache directory, or the OS keychain with -cache keyring.
+//
+// Each run does what a new process does: it opens the cache, builds a new
+// oauthclient.TokenSource over it and GETs {FHIR base}/Patient. The
+// TokenSource finds the earlier run's token in the cache and uses it while it
+// is valid; the file cache's lock also keeps two overlapping runs from both
+// fetching a token.
+//
+// Run without arguments, it starts an embedded test authorization server
+// (package oauthtest) and runs the job three times in this one process, each
+// time with a new cache handle and a new TokenSource, exactly as three cron
+// invocations would; the server's token request counter shows that only the
+// first run asked for a token:
+//
+//	$ go run ./examples/scheduled-pull
+//	embedded test server at http://127.0.0.1:38371; each run is what one cron invocation does
+//	token cache: files in /tmp/scheduled-pull-55600101 (temporary)
+//	run 1: token fetched; GET Patient: 200 OK, 2 patients
+//	run 2: token reused from cache; GET Patient: 200 OK, 2 patients
+//	run 3: token reused from cache; GET Patient: 200 OK, 2 patients
+//	3 runs, 1 token request
+//
+// -runs changes the number of runs; -cache-dir the cache directory (default a
+// temporary one; "default" for tokencache.DefaultDir()); -cache keyring uses
+// the OS keychain (on a Linux machine without a desktop session, run it under
+// scripts/with-keyring.sh).
+//
+// Against a real server it runs the job once, which is what a crontab such
+// as this one does every five minutes:
+//
+//	FHIR_BASE=https://fhir.example.org/api/FHIR/R4
+//	CLIENT_ID=0oa1b2c3
+//	PRIVATE_KEY_FILE=/etc/pull/private.pem
+//	KEY_ID=key-2025
+//	*/5 * * * * /usr/local/bin/scheduled-pull
+//
+// The flags and environment variables are those of examples/epic-backend:
+// -fhir-base (FHIR_BASE), -client-id (CLIENT_ID), -key (PRIVATE_KEY_FILE),
+// -kid (KEY_ID) and -scope (SCOPES). The token is cached in
+// tokencache.DefaultDir() unless -cache-dir or -cache keyring says otherwise;
+// the output says whether the token was fetched or reused (the TokenSource's
+// OnTokenChange hook is called only when a token is fetched).
+//
+// The program never prints tokens, assertions or keys. It exits 0 on success,
+// 1 on failure and 2 on a usage error.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/oauthkit/oauthkit/jwtassert"
+	"github.com/oauthkit/oauthkit/oauthclient"
+	"github.com/oauthkit/oauthkit/oauthtest"
+	"github.com/oauthkit/oauthkit/tokencache"
+	"github.com/oauthkit/oauthkit/tokencache/keyring"
+)
+
+// keyringService is the OS keychain service name of -cache keyring.
+const keyringService = "oauthkit-scheduled-pull"
+
+// Settings of the embedded demo server.
+const (
+	demoClientID = "scheduled-pull-demo"
+	demoKeyID    = "demo-key-1"
+)
+
+// maxBundleSize bounds the FHIR response read to count its Patients.
+const maxBundleSize = 32 << 20
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// options are the command-line settings.
+type options struct {
+	fhirBase string
+	clientID string
+	keyFile  string
+	keyID    string
+	scope    string
+	path     string
+	cache    string
+	cacheDir string
+	runs     int
+	verbose  bool
+}
+
+// run runs the program with args (without the program name) and returns its
+// exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	opts, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "scheduled-pull:", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+
+	logLevel := slog.LevelWarn
+	if opts.verbose {
+		logLevel = slog.LevelDebug
+	}
+	j := &job{
+		clientID:   opts.clientID,
+		scope:      opts.scope,
+		path:       opts.path,
+		httpClient: &http.Client{Timeout: 30 * time.Second},
+		logger:     slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel})),
+	}
+	if opts.fhirBase == "" {
+		err = demo(ctx, opts, j, stdout)
+	} else {
+		err = once(ctx, opts, j, stdout)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "scheduled-pull:", err)
+		if errors.Is(err, keyring.ErrUnavailable) {
+			fmt.Fprintln(stderr, "scheduled-pull: on a Linux machine without a desktop session, try:\n\tscripts/with-keyring.sh go run ./examples/scheduled-pull -cache keyring")
+		}
+		return 1
+	}
+	return 0
+}
+
+// parseFlags reads the flags; environment variables supply the defaults.
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	var o options
+	fs := flag.NewFlagSet("scheduled-pull", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.fhirBase, "fhir-base", os.Getenv("FHIR_BASE"), "FHIR base `URL` (env FHIR_BASE); empty: demo mode with an embedded test server")
+	fs.StringVar(&o.clientID, "client-id", os.Getenv("CLIENT_ID"), "client `ID` of the backend app (env CLIENT_ID)")
+	fs.StringVar(&o.keyFile, "key", os.Getenv("PRIVATE_KEY_FILE"), "private key `file`, PEM (env PRIVATE_KEY_FILE)")
+	fs.StringVar(&o.keyID, "kid", os.Getenv("KEY_ID"), "key `ID` of the key in the registered JWK Set (env KEY_ID)")
+	fs.StringVar(&o.scope, "scope", envOr("SCOPES", "system/Patient.rs"), "space-separated `scopes` (env SCOPES)")
+	fs.StringVar(&o.path, "path", "Patient", "resource `path` to GET, relative to the FHIR base")
+	fs.StringVar(&o.cache, "cache", "file", "token cache: file or keyring (the OS keychain)")
+	fs.StringVar(&o.cacheDir, "cache-dir", "", "`directory` of the file cache; \"default\": tokencache.DefaultDir() (default: a temporary directory in demo mode, tokencache.DefaultDir() otherwise)")
+	fs.IntVar(&o.runs, "runs", 3, "number of runs in demo mode")
+	fs.BoolVar(&o.verbose, "v", false, "log cache hits and token fetches (never the tokens)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	switch {
+	case fs.NArg() > 0:
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	case o.cache != "file" && o.cache != "keyring":
+		return nil, fmt.Errorf("-cache must be file or keyring, not %q", o.cache)
+	case o.cache == "keyring" && o.cacheDir != "":
+		return nil, errors.New("-cache-dir applies to -cache file only")
+	case o.runs < 1:
+		return nil, errors.New("-runs must be at least 1")
+	}
+	if o.fhirBase != "" {
+		if set["runs"] {
+			return nil, errors.New("-runs applies to the demo mode only: with -fhir-base the program runs once, as cron would start it")
+		}
+		for _, req := range []struct{ value, name string }{
+			{o.clientID, "-client-id (or CLIENT_ID)"},
+			{o.keyFile, "-key (or PRIVATE_KEY_FILE)"},
+			{o.keyID, "-kid (or KEY_ID)"},
+		} {
+			if req.value == "" {
+				return nil, fmt.Errorf("%s is required with -fhir-base", req.name)
+			}
+		}
+	}
+	return &o, nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// demo runs the job opts.runs times against an embedded test server.
+func demo(ctx context.Context, opts *options, j *job, out io.Writer) error {
+	key, err := jwtassert.GenerateKey("RS384")
+	if err != nil {
+		return err
+	}
+	j.signer, err = jwtassert.NewSigner(key, jwtassert.Options{KeyID: demoKeyID})
+	if err != nil {
+		return err
+	}
+	jwks, err := jwtassert.JWKS(j.signer)
+	if err != nil {
+		return err
+	}
+	srv := oauthtest.NewServer()
+	defer srv.Close()
+	err = srv.RegisterClient(oauthtest.Client{
+		ID:         demoClientID,
+		JWKS:       jwks,
+		AuthMethod: oauthtest.AuthPrivateKeyJWT,
+		Scopes:     []string{"system/Patient.rs"},
+	})
+	if err != nil {
+		return err
+	}
+	j.fhirBase, j.clientID = srv.FHIRBase(), demoClientID
+	fmt.Fprintf(out, "embedded test server at %s; each run is what one cron invocation does\n", srv.URL)
+
+	// The demo server's port changes every time, and with it the cache
+	// key: its token is useless after the demo. A temporary directory is
+	// removed; in a lasting store the entry is deleted.
+	cleanup := func(tokencache.Cache, string) {}
+	switch {
+	case opts.cache == "keyring":
+		j.newCache = func() (tokencache.Cache, error) { return keyring.New(keyringService), nil }
+		fmt.Fprintf(out, "token cache: OS keychain, service %q\n", keyringService)
+		cleanup = deleteEntry
+	case opts.cacheDir == "":
+		dir, err := os.MkdirTemp("", "scheduled-pull-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		j.newCache = fileCache(dir)
+		fmt.Fprintf(out, "token cache: files in %s (temporary)\n", dir)
+	default:
+		dir, err := cacheDir(opts.cacheDir)
+		if err != nil {
+			return err
+		}
+		j.newCache = fileCache(dir)
+		fmt.Fprintf(out, "token cache: files in %s\n", dir)
+		cleanup = deleteEntry
+	}
+
+	var lastKey string
+	var lastCache tokencache.Cache
+	defer func() {
+		if lastCache != nil {
+			cleanup(lastCache, lastKey)
+		}
+	}()
+	for i := 1; i <= opts.runs; i++ {
+		before := srv.Stats().TokenRequests
+		res, err := j.run(ctx)
+		if err != nil {
+			return fmt.Errorf("run %d: %w", i, err)
+		}
+		lastCache, lastKey = res.cache, res.cacheKey
+		// The server's counter, not the client, tells what happened.
+		how := "token reused from cache"
+		if srv.Stats().TokenRequests > before {
+			how = "token fetched"
+		}
+		fmt.Fprintf(out, "run %d: %s; GET %s: %s\n", i, how, j.path, res.summary)
+	}
+	n := srv.Stats().TokenRequests
+	fmt.Fprintf(out, "%d runs, %d token %s\n", opts.runs, n, plural(n, "request", "requests"))
+	return nil
+}
+
+// once runs the job once against a real server: one cron invocation.
+func once(ctx context.Context, opts *options, j *job, out io.Writer) error {
+	var err error
+	j.fhirBase = opts.fhirBase
+	j.signer, err = jwtassert.LoadPEMFile(opts.keyFile, jwtassert.Options{KeyID: opts.keyID})
+	if err != nil {
+		return err
+	}
+	if opts.cache == "keyring" {
+		j.newCache = func() (tokencache.Cache, error) { return keyring.New(keyringService), nil }
+	} else {
+		dir, err := cacheDir(opts.cacheDir)
+		if err != nil {
+			return err
+		}
+		j.newCache = fileCache(dir)
+	}
+	res, err := j.run(ctx)
+	if err != nil {
+		return err
+	}
+	how := "token reused from cache"
+	if res.fetched {
+		how = "token fetched"
+	}
+	fmt.Fprintf(out, "%s; GET %s: %s\n", how, j.path, res.summary)
+	return nil
+}
+
+// cacheDir resolves -cache-dir outside the demo's temporary directory.
+func cacheDir(flagValue string) (string, error) {
+	if flagValue != "" && flagValue != "default" {
+		return flagValue, nil
+	}
+	return tokencache.DefaultDir()
+}
+
+func fileCache(dir string) func() (tokencache.Cache, error) {
+	return func() (tokencache.Cache, error) { return tokencache.NewFile(dir) }
+}
+
+func deleteEntry(c tokencache.Cache, key string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c.Delete(ctx, key)
+}
+
+// job is what one invocation of the scheduled pull needs.
+type job struct {
+	fhirBase   string
+	clientID   string
+	scope      string
+	path       string
+	signer     *jwtassert.Signer
+	httpClient *http.Client
+	logger     *slog.Logger
+	newCache   func() (tokencache.Cache, error)
+}
+
+// result is the outcome of one run.
+type result struct {
+	fetched  bool   // a token was fetched (OnTokenChange was called)
+	summary  string // "200 OK, 2 patients"
+	cache    tokencache.Cache
+	cacheKey string
+}
+
+// run is one invocation, as a new process would do it: open the cache,
+// build a TokenSource over it, GET the resource.
+func (j *job) run(ctx context.Context) (*result, error) {
+	cache, err := j.newCache()
+	if err != nil {
+		return nil, err
+	}
+	smart, err := oauthclient.DiscoverSMART(context.WithValue(ctx, oauth2.HTTPClient, j.httpClient), j.fhirBase)
+	if err != nil {
+		return nil, err
+	}
+	var fetched atomic.Bool
+	ts, err := oauthclient.NewTokenSource(oauthclient.Config{
+		TokenURL:   smart.TokenEndpoint,
+		ClientID:   j.clientID,
+		Auth:       oauthclient.PrivateKeyJWT{Signer: j.signer},
+		Scopes:     strings.Fields(j.scope),
+		Cache:      cache,
+		HTTPClient: j.httpClient,
+		Logger:     j.logger,
+		// Called only when a token is fetched, never for one found in
+		// the cache. The token is a secret: note the event, never print it.
+		OnTokenChange: func(*oauth2.Token) { fetched.Store(true) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	// A cache that cannot be read would not stop the pull (the TokenSource
+	// logs the failure and fetches a token), but every run would then ask
+	// for a new token: fail clearly instead.
+	if err := checkCache(ctx, cache, ts.CacheKey()); err != nil {
+		return nil, err
+	}
+
+	status, patients, err := getPatients(ctx, ts.Client(j.httpClient), strings.TrimSuffix(j.fhirBase, "/")+"/"+strings.TrimPrefix(j.path, "/"))
+	if err != nil {
+		return nil, err
+	}
+	if status != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", j.path, statusText(status))
+	}
+	return &result{
+		fetched:  fetched.Load(),
+		summary:  fmt.Sprintf("%s, %d %s", statusText(status), patients, plural(patients, "patient", "patients")),
+		cache:    cache,
+		cacheKey: ts.CacheKey(),
+	}, nil
+}
+
+// checkCache reads key from cache, bounded in time (a locked keychain may
+// wait for an unlock prompt), and reports an error unless the entry is there,
+// missing or unreadable (which the TokenSource treats as a miss).
+func checkCache(ctx context.Context, cache tokencache.Cache, key string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	_, err := cache.Load(ctx, key)
+	if err == nil || errors.Is(err, tokencache.ErrNotFound) || errors.Is(err, tokencache.ErrCorrupt) {
+		return nil
+	}
+	return fmt.Errorf("token cache unusable: %w", err)
+}
+
+// getPatients GETs url and counts the Patient resources of the search
+// Bundle (or 1 for a single Patient) in a 200 answer.
+func getPatients(ctx context.Context, client *http.Client, url string) (status, patients int, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	req.Header.Set("Accept", "application/fhir+json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, maxBundleSize))
+		return resp.StatusCode, 0, nil
+	}
+	var body struct {
+		ResourceType string `json:"resourceType"`
+		Entry        []struct {
+			Resource struct {
+				ResourceType string `json:"resourceType"`
+			} `json:"resource"`
+		} `json:"entry"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxBundleSize)).Decode(&body); err != nil {
+		return resp.StatusCode, 0, fmt.Errorf("reading the FHIR response: %w", err)
+	}
+	if body.ResourceType == "Patient" {
+		return resp.StatusCode, 1, nil
+	}
+	for _, e := range body.Entry {
+		if e.Resource.ResourceType == "Patient" {
+			patients++
+		}
+	}
+	return resp.StatusCode, patients, nil
+}
+
+func statusText(code int) string {
+	return fmt.Sprintf("%d %s", code, http.StatusText(code))
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

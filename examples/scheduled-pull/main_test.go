@@ -1,0 +1,281 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	gokeyring "github.com/zalando/go-keyring"
+
+	"github.com/oauthkit/oauthkit/jwtassert"
+	"github.com/oauthkit/oauthkit/oauthtest"
+)
+
+// isolate makes a test independent of the caller's environment and keeps
+// the user's cache directory (tokens, lock files) out of it.
+func isolate(t *testing.T) (cacheHome string) {
+	t.Helper()
+	for _, name := range []string{"FHIR_BASE", "CLIENT_ID", "PRIVATE_KEY_FILE", "KEY_ID", "SCOPES"} {
+		t.Setenv(name, "")
+	}
+	cacheHome = t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", cacheHome)
+	return cacheHome
+}
+
+// runProgram runs the program in-process and returns its exit code and output.
+func runProgram(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = run(args, &out, &errOut)
+	for _, bad := range []string{"eyJ", "PRIVATE KEY", "Bearer "} {
+		if strings.Contains(out.String()+errOut.String(), bad) {
+			t.Errorf("output contains %q", bad)
+		}
+	}
+	return code, out.String(), errOut.String()
+}
+
+// runLines returns the "run N: …" lines of the demo output.
+func runLines(stdout string) []string {
+	var lines []string
+	for _, line := range strings.Split(stdout, "\n") {
+		if strings.HasPrefix(line, "run ") {
+			lines = append(lines, line)
+		}
+	}
+	return lines
+}
+
+// checkDemoOutput checks that the first run fetched a token and the others
+// reused it.
+func checkDemoOutput(t *testing.T, stdout string, runs int) {
+	t.Helper()
+	var want []string
+	for i := 1; i <= runs; i++ {
+		how := "token reused from cache"
+		if i == 1 {
+			how = "token fetched"
+		}
+		want = append(want, "run "+strconv.Itoa(i)+": "+how+"; GET Patient: 200 OK, 2 patients")
+	}
+	if got := runLines(stdout); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("run lines:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if summary := strconv.Itoa(runs) + " runs, 1 token request\n"; !strings.HasSuffix(stdout, summary) {
+		t.Errorf("output does not end with %q:\n%s", summary, stdout)
+	}
+}
+
+func TestDemoFileCache(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		runs int
+	}{
+		{"default", nil, 3},
+		{"five runs", []string{"-runs", "5"}, 5},
+		{"cache dir", []string{"-cache-dir", filepath.Join(t.TempDir(), "tokens")}, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			isolate(t)
+			code, stdout, stderr := runProgram(t, tt.args...)
+			if code != 0 {
+				t.Fatalf("exit code %d, stderr:\n%s", code, stderr)
+			}
+			checkDemoOutput(t, stdout, tt.runs)
+			if stderr != "" {
+				t.Errorf("stderr: %s", stderr)
+			}
+		})
+	}
+}
+
+func TestDemoDefaultDirLeavesNoEntry(t *testing.T) {
+	cacheHome := isolate(t)
+	code, stdout, stderr := runProgram(t, "-cache-dir", "default", "-runs", "2")
+	if code != 0 {
+		t.Fatalf("exit code %d, stderr:\n%s", code, stderr)
+	}
+	checkDemoOutput(t, stdout, 2)
+	dir := filepath.Join(cacheHome, "oauthkit", "tokens")
+	if !strings.Contains(stdout, "token cache: files in "+dir+"\n") {
+		t.Errorf("output does not name the cache directory %s:\n%s", dir, stdout)
+	}
+	// The demo server's token is useless afterwards: the demo deletes it.
+	if entries, _ := filepath.Glob(filepath.Join(dir, "*.json")); len(entries) != 0 {
+		t.Errorf("entries left behind: %v", entries)
+	}
+}
+
+// keyringUsable reports whether an OS keychain can be written to, with a
+// bounded wait: a locked keychain may wait for a prompt nobody answers.
+func keyringUsable() error {
+	b := make([]byte, 8)
+	rand.Read(b)
+	service := "oauthkit-scheduled-pull-test-" + hex.EncodeToString(b)
+	done := make(chan error, 1)
+	go func() {
+		if err := gokeyring.Set(service, "probe", "probe"); err != nil {
+			done <- err
+			return
+		}
+		done <- gokeyring.Delete(service, "probe")
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(30 * time.Second):
+		return errors.New("keychain probe timed out")
+	}
+}
+
+func TestDemoKeyring(t *testing.T) {
+	if err := keyringUsable(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("OS keychain unusable in CI: %v", err)
+		}
+		t.Skip("no usable OS keychain; run: scripts/with-keyring.sh go test ./examples/scheduled-pull")
+	}
+	isolate(t)
+	code, stdout, stderr := runProgram(t, "-cache", "keyring")
+	if code != 0 {
+		t.Fatalf("exit code %d, stderr:\n%s", code, stderr)
+	}
+	checkDemoOutput(t, stdout, 3)
+}
+
+func TestKeyringUnavailable(t *testing.T) {
+	if keyringUsable() == nil {
+		t.Skip("an OS keychain is usable here")
+	}
+	isolate(t)
+	code, stdout, stderr := runProgram(t, "-cache", "keyring")
+	if code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	if len(runLines(stdout)) != 0 {
+		t.Errorf("runs reported without a keychain:\n%s", stdout)
+	}
+	for _, want := range []string{"token cache unusable", "scripts/with-keyring.sh"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr does not contain %q:\n%s", want, stderr)
+		}
+	}
+}
+
+// realServer starts an oauthtest server with a registered backend client
+// and returns it with the path of the client's PEM key file.
+func realServer(t *testing.T) (*oauthtest.Server, string) {
+	t.Helper()
+	key, err := jwtassert.GenerateKey("ES384")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := jwtassert.NewSigner(key, jwtassert.Options{KeyID: "k1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks, err := jwtassert.JWKS(signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemBytes, err := jwtassert.EncodePEM(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "private.pem")
+	if err := os.WriteFile(keyFile, pemBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := oauthtest.NewServer()
+	t.Cleanup(srv.Close)
+	err = srv.RegisterClient(oauthtest.Client{ID: "app", JWKS: jwks, AuthMethod: oauthtest.AuthPrivateKeyJWT, Scopes: []string{"system/Patient.rs"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, keyFile
+}
+
+// TestCronInvocations runs the program three times against one server, as
+// cron would: the first invocation fetches a token, the others reuse it.
+func TestCronInvocations(t *testing.T) {
+	tests := []struct {
+		name     string
+		cacheDir bool // -cache-dir instead of tokencache.DefaultDir()
+	}{
+		{"default dir", false},
+		{"cache dir", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cacheHome := isolate(t)
+			srv, keyFile := realServer(t)
+			args := []string{"-fhir-base", srv.FHIRBase(), "-client-id", "app", "-key", keyFile, "-kid", "k1"}
+			dir := filepath.Join(cacheHome, "oauthkit", "tokens")
+			if tt.cacheDir {
+				dir = filepath.Join(t.TempDir(), "pull-tokens")
+				args = append(args, "-cache-dir", dir)
+			}
+			for i, want := range []string{
+				"token fetched; GET Patient: 200 OK, 2 patients\n",
+				"token reused from cache; GET Patient: 200 OK, 2 patients\n",
+				"token reused from cache; GET Patient: 200 OK, 2 patients\n",
+			} {
+				code, stdout, stderr := runProgram(t, args...)
+				if code != 0 {
+					t.Fatalf("invocation %d: exit code %d, stderr:\n%s", i+1, code, stderr)
+				}
+				if stdout != want {
+					t.Errorf("invocation %d: output %q, want %q", i+1, stdout, want)
+				}
+			}
+			if st := srv.Stats(); st.TokenRequests != 1 || st.ResourceRequests != 3 {
+				t.Errorf("server saw %d token and %d resource requests, want 1 and 3", st.TokenRequests, st.ResourceRequests)
+			}
+			if entries, _ := filepath.Glob(filepath.Join(dir, "*.json")); len(entries) != 1 {
+				t.Errorf("cache entries in %s: %v, want 1", dir, entries)
+			}
+		})
+	}
+}
+
+func TestUsage(t *testing.T) {
+	real := []string{"-fhir-base", "https://fhir.example.org/R4", "-client-id", "app", "-key", "k.pem", "-kid", "k1"}
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantErr  string
+	}{
+		{"help", []string{"-h"}, 0, "-cache-dir"},
+		{"unknown cache", []string{"-cache", "redis"}, 2, "-cache must be file or keyring"},
+		{"keyring with dir", []string{"-cache", "keyring", "-cache-dir", "/tmp/x"}, 2, "-cache-dir applies"},
+		{"zero runs", []string{"-runs", "0"}, 2, "-runs"},
+		{"runs with a real server", append([]string{"-runs", "2"}, real...), 2, "demo mode only"},
+		{"no client ID", []string{"-fhir-base", "https://fhir.example.org/R4", "-key", "k.pem", "-kid", "k1"}, 2, "-client-id"},
+		{"no key", []string{"-fhir-base", "https://fhir.example.org/R4", "-client-id", "app", "-kid", "k1"}, 2, "-key"},
+		{"no key ID", []string{"-fhir-base", "https://fhir.example.org/R4", "-client-id", "app", "-key", "k.pem"}, 2, "-kid"},
+		{"argument", []string{"extra"}, 2, "unexpected argument"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			isolate(t)
+			code, _, stderr := runProgram(t, tt.args...)
+			if code != tt.wantCode {
+				t.Errorf("exit code %d, want %d", code, tt.wantCode)
+			}
+			if !strings.Contains(stderr, tt.wantErr) {
+				t.Errorf("stderr %q does not contain %q", stderr, tt.wantErr)
+			}
+		})
+	}
+}

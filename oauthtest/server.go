@@ -1,0 +1,433 @@
+package oauthtest
+
+import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"sync"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+)
+
+// Auth method names, as used in [Client.AuthMethod] and in the server metadata.
+const (
+	AuthClientSecretBasic = "client_secret_basic"
+	AuthClientSecretPost  = "client_secret_post"
+	AuthPrivateKeyJWT     = "private_key_jwt"
+	AuthNone              = "none"
+)
+
+// Grant type names, as used in [Client.GrantTypes], [Stats.ByGrant] and the
+// grant_type form parameter.
+const (
+	GrantClientCredentials = "client_credentials"
+	GrantRefreshToken      = "refresh_token"
+	GrantJWTBearer         = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+	GrantTokenExchange     = "urn:ietf:params:oauth:grant-type:token-exchange"
+	GrantPassword          = "password"
+	GrantAuthorizationCode = "authorization_code"
+)
+
+var allGrantTypes = []string{
+	GrantClientCredentials, GrantRefreshToken, GrantJWTBearer,
+	GrantTokenExchange, GrantPassword, GrantAuthorizationCode,
+}
+
+// Client is a client registration. See [Server.RegisterClient].
+type Client struct {
+	// ID is the client_id. Required.
+	ID string
+	// Secret is the shared secret for client_secret_basic and
+	// client_secret_post. Required for those methods.
+	Secret string
+	// JWKS is the client's public JWK Set (JSON). It verifies client
+	// assertions (private_key_jwt) and the assertions of the jwt-bearer
+	// grant issued by this client. Every key needs a "kid". Required for
+	// private_key_jwt; optional otherwise.
+	JWKS []byte
+	// AuthMethod is the one client authentication method the client must
+	// use: AuthClientSecretBasic, AuthClientSecretPost, AuthPrivateKeyJWT or
+	// AuthNone (a public client). Required.
+	AuthMethod string
+	// Scopes are the scopes the client may request. Empty means any scope.
+	// Optional.
+	Scopes []string
+	// GrantTypes are the grant types the client may use (full URNs for
+	// jwt-bearer and token exchange). Empty means all. Optional.
+	GrantTypes []string
+	// RedirectURIs are the redirect URIs allowed at /authorize. A loopback
+	// URI (http://127.0.0.1, http://[::1], http://localhost) matches any
+	// port (RFC 8252 §7.3). Optional.
+	RedirectURIs []string
+}
+
+// registeredClient is a validated, immutable copy of a Client.
+type registeredClient struct {
+	Client
+	jwks jose.JSONWebKeySet
+}
+
+// Response is a canned answer for [Server.InjectTokenResponses].
+type Response struct {
+	// Status is the HTTP status code; 0 means 200.
+	Status int
+	// Header is copied into the response. Without a Content-Type entry the
+	// answer is sent as application/json; to send no Content-Type at all,
+	// put the key with a nil value.
+	Header http.Header
+	// Body is the response body, sent as is.
+	Body string
+	// Delay is waited before answering (or until the request's context ends).
+	Delay time.Duration
+}
+
+// Stats counts what the server has seen. See [Server.Stats].
+type Stats struct {
+	TokenRequests        int            // every request to /token, injected ones included
+	TokenErrors          int            // /token answers with a status ≥ 400
+	ResourceRequests     int            // requests to the protected /fhir/Patient endpoints
+	ResourceRejected     int            // of those, answered 400, 401 or 403
+	RefreshReuseDetected int            // consumed refresh tokens presented again
+	Revocations          int            // successful requests to /revoke
+	ByGrant              map[string]int // token requests by grant_type parameter
+}
+
+// TokenRequest describes one request to /token. It never holds a secret,
+// an assertion or a token: only the names of the form parameters.
+type TokenRequest struct {
+	Time       time.Time // by the server's clock (see SetNow)
+	GrantType  string    // the grant_type parameter
+	ClientID   string    // as claimed by the request (not necessarily authenticated)
+	AuthMethod string    // method(s) detected, joined by "+"; "" if the request named no client
+	FormKeys   []string  // sorted names of the form parameters
+	Injected   bool      // answered by InjectTokenResponses
+	Status     int       // HTTP status of the answer; 0 if the client went away first
+	Error      string    // OAuth error code of the answer, if any
+}
+
+// Server is a strict OAuth 2.0 authorization server with a small protected
+// FHIR-like resource, listening on a loopback address.
+//
+// All methods are safe for concurrent use, including while requests are
+// being served, except that Logger must be set before the first request.
+type Server struct {
+	// URL is the base URL, e.g. "http://127.0.0.1:41234", without a trailing slash.
+	URL string
+	// Logger, if set, receives one line per request (never a secret or a
+	// token). Set it before the first request. Optional: nil logs nothing.
+	Logger *slog.Logger
+
+	ts *httptest.Server
+
+	mu              sync.Mutex // guards everything below
+	clients         map[string]*registeredClient
+	users           map[string]string
+	firstUser       string
+	access          map[string]*accessToken
+	refresh         map[string]*refreshToken
+	codes           map[string]*authCode
+	seenJTI         map[string]time.Time // issuer + "\x00" + jti → assertion expiry
+	injected        []Response
+	stats           Stats
+	requests        []TokenRequest
+	tokenLifetime   time.Duration
+	refreshLifetime time.Duration
+	rotate          bool
+	omitExpiresIn   bool
+	tokenDelay      time.Duration
+	now             func() time.Time
+	nextFamily      uint64
+}
+
+// NewServer starts a Server over plain HTTP on 127.0.0.1. Close it when done.
+func NewServer() *Server { return newServer(false) }
+
+// NewTLSServer starts a Server over HTTPS on 127.0.0.1 with a self-signed
+// certificate; [Server.HTTPClient] trusts it. Close it when done.
+func NewTLSServer() *Server { return newServer(true) }
+
+func newServer(tls bool) *Server {
+	s := newState()
+	s.ts = httptest.NewUnstartedServer(s.routes())
+	// URL is set before the server starts so that handlers never race with it.
+	scheme := "http://"
+	if tls {
+		scheme = "https://"
+	}
+	s.URL = scheme + s.ts.Listener.Addr().String()
+	if tls {
+		s.ts.StartTLS()
+	} else {
+		s.ts.Start()
+	}
+	return s
+}
+
+// newState returns a Server with its defaults and no listener.
+func newState() *Server {
+	return &Server{
+		clients:         make(map[string]*registeredClient),
+		users:           make(map[string]string),
+		access:          make(map[string]*accessToken),
+		refresh:         make(map[string]*refreshToken),
+		codes:           make(map[string]*authCode),
+		seenJTI:         make(map[string]time.Time),
+		stats:           Stats{ByGrant: make(map[string]int)},
+		tokenLifetime:   time.Hour,
+		refreshLifetime: 24 * time.Hour,
+		rotate:          true,
+		now:             time.Now,
+	}
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/token", s.handleToken)
+	mux.HandleFunc("/authorize", s.handleAuthorize)
+	mux.HandleFunc("/revoke", s.handleRevoke)
+	mux.HandleFunc("/introspect", s.handleIntrospect)
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.handleASMetadata)
+	mux.HandleFunc("GET /.well-known/openid-configuration", s.handleASMetadata)
+	mux.HandleFunc("GET /fhir/.well-known/smart-configuration", s.handleSMARTConfig)
+	mux.HandleFunc("GET /fhir/metadata", s.handleCapabilityStatement)
+	mux.HandleFunc("GET /fhir/Patient", s.handlePatientSearch)
+	mux.HandleFunc("POST /fhir/Patient/_search", s.handlePatientSearch)
+	mux.HandleFunc("GET /fhir/Patient/{id}", s.handlePatientRead)
+	return mux
+}
+
+// Close shuts the server down and blocks until all requests have finished.
+func (s *Server) Close() { s.ts.Close() }
+
+// HTTPClient returns an *http.Client for this server; for a TLS server it
+// trusts the server's certificate.
+func (s *Server) HTTPClient() *http.Client { return s.ts.Client() }
+
+// Issuer returns the issuer identifier, equal to URL.
+func (s *Server) Issuer() string { return s.URL }
+
+// TokenURL returns URL + "/token".
+func (s *Server) TokenURL() string { return s.URL + "/token" }
+
+// AuthorizeURL returns URL + "/authorize".
+func (s *Server) AuthorizeURL() string { return s.URL + "/authorize" }
+
+// RevocationURL returns URL + "/revoke".
+func (s *Server) RevocationURL() string { return s.URL + "/revoke" }
+
+// IntrospectionURL returns URL + "/introspect".
+func (s *Server) IntrospectionURL() string { return s.URL + "/introspect" }
+
+// FHIRBase returns URL + "/fhir", the base of the protected resource.
+func (s *Server) FHIRBase() string { return s.URL + "/fhir" }
+
+// RegisterClient validates c and registers it. Registering an ID again
+// replaces the earlier registration (for example to rotate its keys);
+// tokens already issued stay valid.
+func (s *Server) RegisterClient(c Client) error {
+	rc, err := validateClient(c)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.clients[c.ID] = rc
+	return nil
+}
+
+func validateClient(c Client) (*registeredClient, error) {
+	if c.ID == "" {
+		return nil, errors.New("oauthtest: client ID is required")
+	}
+	switch c.AuthMethod {
+	case AuthClientSecretBasic, AuthClientSecretPost:
+		if c.Secret == "" {
+			return nil, fmt.Errorf("oauthtest: client %q: %s needs a Secret", c.ID, c.AuthMethod)
+		}
+	case AuthPrivateKeyJWT:
+		if len(c.JWKS) == 0 {
+			return nil, fmt.Errorf("oauthtest: client %q: private_key_jwt needs a JWKS", c.ID)
+		}
+	case AuthNone:
+		if c.Secret != "" {
+			return nil, fmt.Errorf("oauthtest: client %q: a public client has no Secret", c.ID)
+		}
+	default:
+		return nil, fmt.Errorf("oauthtest: client %q: unknown AuthMethod %q", c.ID, c.AuthMethod)
+	}
+	rc := &registeredClient{Client: c}
+	rc.Scopes = append([]string(nil), c.Scopes...)
+	rc.GrantTypes = append([]string(nil), c.GrantTypes...)
+	rc.RedirectURIs = append([]string(nil), c.RedirectURIs...)
+	rc.JWKS = append([]byte(nil), c.JWKS...)
+	for _, sc := range rc.Scopes {
+		if !validScopeToken(sc) {
+			return nil, fmt.Errorf("oauthtest: client %q: invalid scope %q", c.ID, sc)
+		}
+	}
+	for _, g := range rc.GrantTypes {
+		if !slices.Contains(allGrantTypes, g) {
+			return nil, fmt.Errorf("oauthtest: client %q: unknown grant type %q", c.ID, g)
+		}
+	}
+	for _, u := range rc.RedirectURIs {
+		pu, err := url.Parse(u)
+		if err != nil || !pu.IsAbs() || pu.Fragment != "" || pu.Host == "" {
+			return nil, fmt.Errorf("oauthtest: client %q: redirect URI %q must be absolute, without fragment", c.ID, u)
+		}
+	}
+	if len(c.JWKS) > 0 {
+		if err := json.Unmarshal(c.JWKS, &rc.jwks); err != nil {
+			return nil, fmt.Errorf("oauthtest: client %q: parse JWKS: %w", c.ID, err)
+		}
+		if len(rc.jwks.Keys) == 0 {
+			return nil, fmt.Errorf("oauthtest: client %q: JWKS has no keys", c.ID)
+		}
+		for i, k := range rc.jwks.Keys {
+			if err := checkPublicJWK(k); err != nil {
+				return nil, fmt.Errorf("oauthtest: client %q: JWKS key %d: %w", c.ID, i, err)
+			}
+		}
+	}
+	return rc, nil
+}
+
+func checkPublicJWK(k jose.JSONWebKey) error {
+	if k.KeyID == "" {
+		return errors.New("missing kid")
+	}
+	if !k.Valid() {
+		return errors.New("invalid key")
+	}
+	if k.Use != "" && k.Use != "sig" {
+		return fmt.Errorf("use %q is not sig", k.Use)
+	}
+	if k.Algorithm != "" && !slices.Contains(asymmetricAlgNames(), k.Algorithm) {
+		return fmt.Errorf("alg %q is not an asymmetric signing algorithm", k.Algorithm)
+	}
+	switch key := k.Key.(type) {
+	case *rsa.PublicKey:
+		if key.N.BitLen() < 2048 {
+			return errors.New("RSA key shorter than 2048 bits")
+		}
+	case *ecdsa.PublicKey, ed25519.PublicKey:
+	default:
+		return errors.New("not an RSA, EC or Ed25519 public key")
+	}
+	return nil
+}
+
+// AddUser adds (or replaces) a user for the password grant. The first user
+// added is the subject that /authorize approves, unless the authorization
+// request names another one with login_hint; with no users it is "user".
+func (s *Server) AddUser(username, password string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.firstUser == "" {
+		s.firstUser = username
+	}
+	s.users[username] = password
+}
+
+// SetTokenLifetime sets the lifetime of access tokens issued from now on.
+// The default is one hour.
+func (s *Server) SetTokenLifetime(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokenLifetime = d
+}
+
+// SetRefreshTokenLifetime sets the lifetime of refresh tokens issued from
+// now on. The default is 24 hours.
+func (s *Server) SetRefreshTokenLifetime(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refreshLifetime = d
+}
+
+// SetRotateRefreshTokens turns refresh token rotation on (the default) or
+// off. With rotation, every refresh consumes the refresh token and returns
+// a new one; presenting a consumed one revokes its whole family. Without,
+// a refresh token stays usable and no new one is returned.
+func (s *Server) SetRotateRefreshTokens(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rotate = on
+}
+
+// SetOmitExpiresIn makes token responses leave out expires_in.
+func (s *Server) SetOmitExpiresIn(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.omitExpiresIn = on
+}
+
+// SetTokenDelay delays every token response that is not injected by d, or
+// until the request's context ends.
+func (s *Server) SetTokenDelay(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokenDelay = d
+}
+
+// InjectTokenResponses queues canned answers: the next len(r) requests to
+// /token get them, in order, before any checking. They are counted in
+// Stats and logged in TokenRequestLog like other token requests.
+func (s *Server) InjectTokenResponses(r ...Response) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, resp := range r {
+		resp.Header = resp.Header.Clone()
+		s.injected = append(s.injected, resp)
+	}
+}
+
+// SetNow sets the clock used for every expiry check and timestamp. nil
+// restores time.Now. Delays (SetTokenDelay, Response.Delay) use real time.
+func (s *Server) SetNow(now func() time.Time) {
+	if now == nil {
+		now = time.Now
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.now = now
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.ByGrant = make(map[string]int, len(s.stats.ByGrant))
+	for k, v := range s.stats.ByGrant {
+		st.ByGrant[k] = v
+	}
+	return st
+}
+
+// TokenRequestLog returns a copy of the log of requests to /token, oldest first.
+func (s *Server) TokenRequestLog() []TokenRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]TokenRequest, len(s.requests))
+	for i, r := range s.requests {
+		r.FormKeys = append([]string(nil), r.FormKeys...)
+		out[i] = r
+	}
+	return out
+}
+
+func (s *Server) logInfo(msg string, args ...any) {
+	if l := s.Logger; l != nil {
+		l.Info(msg, args...)
+	}
+}
