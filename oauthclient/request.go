@@ -19,7 +19,10 @@ import (
 // request calls the token endpoint, retrying temporary failures with
 // backoff. Every attempt builds a new form, so assertions are never reused.
 func (s *TokenSource) request(ctx context.Context, c *call, prev *tokencache.Entry) (*tokenendpoint.Token, error) {
-	b := s.retry.newBackOff()
+	s.mu.Lock()
+	fails := s.fails
+	s.mu.Unlock()
+	b := s.retry.newBackOff(s.retry.cooldown(fails + 1))
 	for attempt := 1; ; attempt++ {
 		r, err := s.buildRequest(ctx, prev)
 		if err != nil {

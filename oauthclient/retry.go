@@ -57,9 +57,12 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 	return d
 }
 
-func (p RetryPolicy) newBackOff() *backoff.ExponentialBackOff {
+// newBackOff starts at initial: InitialInterval for a first fetch, the
+// current cool-down after failed fetches, so a long outage sees requests at
+// an even, growing spacing rather than bursts.
+func (p RetryPolicy) newBackOff(initial time.Duration) *backoff.ExponentialBackOff {
 	b := backoff.NewExponentialBackOff()
-	b.InitialInterval = p.InitialInterval
+	b.InitialInterval = initial
 	b.MaxInterval = p.MaxInterval
 	b.MaxElapsedTime = p.MaxElapsed
 	b.Multiplier = 2

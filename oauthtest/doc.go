@@ -57,14 +57,30 @@
 //
 // With refresh token rotation (the default), presenting a consumed refresh
 // token revokes every access and refresh token descended from the same
-// original grant. A redeemed authorization code presented again revokes
+// original grant (after the grace period, if one is set; see below). A redeemed authorization code presented again revokes
 // what it produced. Token exchange failures about the subject or actor
 // token are invalid_request, as RFC 8693 §2.2.2 says.
+//
+// # Refresh token reuse grace period
+//
+// SetRefreshReuseGrace relaxes reuse detection the way Okta ("grace period
+// for token rotation") and Auth0 ("reuse interval") do: for a short time
+// after a refresh token was rotated, presenting it again is answered like a
+// fresh rotation (new access and refresh tokens, the family stays alive)
+// and counted in Stats.RefreshGraceReuses. It exists for crash safety. A
+// client can be killed, or lose its connection, after the server has
+// committed a rotation but before the client has persisted the new refresh
+// token; on restart it holds only the consumed one. Under strict rotation
+// that client's next refresh is answered invalid_grant, its whole token
+// family is revoked, and a person must log in again. With a grace period it
+// recovers. Tests use it to tell those crash windows apart from true double
+// redemption, which is still detected once the period has passed. The
+// default is strict (no grace period).
 //
 // # Testing hooks
 //
 // SetTokenLifetime, SetRefreshTokenLifetime, SetRotateRefreshTokens,
-// SetOmitExpiresIn, SetTokenDelay and InjectTokenResponses shape the token
+// SetRefreshReuseGrace, SetOmitExpiresIn, SetTokenDelay and InjectTokenResponses shape the token
 // endpoint's answers; SetNow replaces the clock of every expiry check so
 // that tests never sleep; RevokeAccessToken and RevokeAll make the resource
 // answer invalid_token; Stats and TokenRequestLog tell what happened.

@@ -150,6 +150,13 @@ func (s *Server) refreshLocked(c *registeredClient, form url.Values, scopes []st
 		return nil, errGrant("refresh token was issued to another client")
 	case rt.revoked:
 		return nil, errGrant("refresh token was revoked")
+	case rt.used && s.reuseGrace > 0 && s.now().Before(rt.usedAt.Add(s.reuseGrace)):
+		// Within the grace period: answered below like a fresh rotation.
+		if !s.now().Before(rt.expiry) {
+			return nil, errGrant("refresh token expired")
+		}
+		s.stats.RefreshGraceReuses++
+		s.logInfo("oauthtest: consumed refresh token presented again within the reuse grace period", "client_id", c.ID)
 	case rt.used:
 		s.stats.RefreshReuseDetected++
 		s.revokeFamilyLocked(rt.family)
@@ -168,7 +175,9 @@ func (s *Server) refreshLocked(c *registeredClient, form url.Values, scopes []st
 	}
 	p := issueParams{client: c, subject: rt.subject, scopes: scopes, family: rt.family}
 	if s.rotate {
-		rt.used = true
+		if !rt.used {
+			rt.used, rt.usedAt = true, s.now()
+		}
 		p.withRefresh = true
 		p.grantScopes = rt.scopes
 	}

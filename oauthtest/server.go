@@ -96,7 +96,8 @@ type Stats struct {
 	TokenErrors          int            // /token answers with a status ≥ 400
 	ResourceRequests     int            // requests to the protected /fhir/Patient endpoints
 	ResourceRejected     int            // of those, answered 400, 401 or 403
-	RefreshReuseDetected int            // consumed refresh tokens presented again
+	RefreshReuseDetected int            // consumed refresh tokens presented again (outside the reuse grace period)
+	RefreshGraceReuses   int            // consumed refresh tokens presented again within the reuse grace period
 	Revocations          int            // successful requests to /revoke
 	ByGrant              map[string]int // token requests by grant_type parameter
 }
@@ -142,6 +143,7 @@ type Server struct {
 	tokenLifetime   time.Duration
 	refreshLifetime time.Duration
 	rotate          bool
+	reuseGrace      time.Duration
 	omitExpiresIn   bool
 	tokenDelay      time.Duration
 	now             func() time.Time
@@ -362,6 +364,23 @@ func (s *Server) SetRotateRefreshTokens(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rotate = on
+}
+
+// SetRefreshReuseGrace sets the grace period for refresh token rotation
+// (Okta's "grace period for token rotation", Auth0's "reuse interval").
+// Within d after a refresh token was consumed by rotation, presenting it
+// again is answered like a fresh rotation of it: a new access token and a
+// new refresh token of the same family, which stays alive; the tokens
+// issued by the first rotation stay valid too. Such requests are counted
+// in Stats.RefreshGraceReuses, not RefreshReuseDetected. The period is
+// measured from the first rotation, by the server's clock (see SetNow), so
+// presenting the token again does not extend it. After d, reuse is
+// detected and the family revoked as without a grace period. The default,
+// 0, is strict: any reuse is detected.
+func (s *Server) SetRefreshReuseGrace(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reuseGrace = max(d, 0)
 }
 
 // SetOmitExpiresIn makes token responses leave out expires_in.

@@ -40,7 +40,8 @@ type refreshToken struct {
 	issued   time.Time
 	expiry   time.Time
 	family   uint64
-	used     bool // consumed by rotation
+	used     bool      // consumed by rotation
+	usedAt   time.Time // when it was first consumed
 	revoked  bool
 }
 

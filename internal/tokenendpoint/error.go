@@ -3,6 +3,7 @@ package tokenendpoint
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"time"
@@ -66,18 +67,16 @@ func (e *Error) Unwrap() error { return e.Err }
 // Temporary reports whether retrying later may succeed: a 5xx or 429
 // response, or a network error or timeout before a response arrived.
 func (e *Error) Temporary() bool {
-	switch {
-	case e.StatusCode == 429 || e.StatusCode >= 500:
+	if e.StatusCode == 429 || e.StatusCode >= 500 {
 		return true
-	case e.StatusCode == 0 && e.Err != nil:
-		var ne net.Error
-		if errors.As(e.Err, &ne) {
-			return true
-		}
-		return !errors.Is(e.Err, ErrMalformed) && !errors.Is(e.Err, ErrBodyTooLarge) &&
-			!errors.Is(e.Err, ErrUnsupportedTokenType) && !errors.Is(e.Err, ErrRedirect)
 	}
-	return false
+	if e.Err == nil || errors.Is(e.Err, ErrMalformed) || errors.Is(e.Err, ErrBodyTooLarge) ||
+		errors.Is(e.Err, ErrUnsupportedTokenType) || errors.Is(e.Err, ErrRedirect) {
+		return false
+	}
+	// A network failure, also one that cut a response body short.
+	var ne net.Error
+	return errors.As(e.Err, &ne) || errors.Is(e.Err, io.ErrUnexpectedEOF) || e.StatusCode == 0
 }
 
 // sanitize keeps a server-provided string short and printable.
