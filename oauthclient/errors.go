@@ -32,6 +32,8 @@ var (
 	// ErrInsecureURL: credentials or tokens would travel over plain http://
 	// to a host that is not a loopback address.
 	ErrInsecureURL = errors.New("oauthclient: refusing to send credentials over plain http to a non-loopback host")
+	// ErrClosed: the TokenSource was closed and has no valid token.
+	ErrClosed = errors.New("oauthclient: token source closed")
 	// ErrNoRevocationEndpoint: Revoke was called without a revocation URL.
 	ErrNoRevocationEndpoint = errors.New("oauthclient: no revocation endpoint configured")
 )

@@ -53,6 +53,7 @@ type TokenSource struct {
 	failUntil   time.Time //
 	bgNext      time.Time // no background refresh before this
 	lastInvalid string    // access token a resource server rejected
+	closed      bool      // Close was called
 }
 
 // tokenState is an immutable snapshot of the current token.
@@ -183,7 +184,7 @@ func (s *TokenSource) backgroundRefresh(now time.Time) {
 		return
 	}
 	s.mu.Lock()
-	if s.inflight == nil && !now.Before(s.bgNext) {
+	if s.inflight == nil && !s.closed && !now.Before(s.bgNext) {
 		s.startLocked(true)
 		s.log.Debug("oauthclient: token inside early-refresh window; refreshing in background")
 	}
@@ -202,6 +203,10 @@ func (s *TokenSource) wait(ctx context.Context) (*tokenState, error) {
 	}
 	c := s.inflight
 	if c == nil {
+		if s.closed {
+			s.mu.Unlock()
+			return nil, ErrClosed
+		}
 		if s.failErr != nil && now.Before(s.failUntil) {
 			err := s.failErr
 			s.mu.Unlock()
@@ -230,6 +235,22 @@ func (s *TokenSource) wait(ctx context.Context) (*tokenState, error) {
 		}
 		return nil, ctx.Err()
 	}
+}
+
+// Close stops the source from making token requests: a valid token is
+// still returned from memory, but no background refresh starts and an
+// expired token gives ErrClosed. It waits for a fetch in flight (at most
+// FetchTimeout), so that a rotated refresh token is persisted and a cache
+// lock released before the process exits. Safe to call more than once.
+func (s *TokenSource) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	c := s.inflight
+	s.mu.Unlock()
+	if c != nil {
+		<-c.done
+	}
+	return nil
 }
 
 // startLocked starts a fetch; s.mu must be held.
@@ -321,149 +342,6 @@ func (s *TokenSource) run(c *call) {
 	c.st, c.err = st, err
 	s.mu.Unlock()
 	close(c.done)
-}
-
-// fetch obtains a usable token: from the persistent cache if another
-// process refreshed it, else from the token endpoint under the cache's lock.
-func (s *TokenSource) fetch(ctx context.Context, c *call) (*tokenState, error) {
-	cur := s.cur.Load()
-	var prev *tokencache.Entry
-	if cur != nil {
-		prev = cur.entry
-	}
-	if s.cfg.Cache != nil {
-		if e := s.load(ctx); e != nil {
-			if st := s.adoptable(e, cur, c.background); st != nil {
-				return st, nil
-			}
-			prev = newer(prev, e)
-		}
-		if s.locker != nil {
-			unlock, err := s.locker.Lock(ctx, s.key)
-			switch {
-			case err != nil && ctx.Err() != nil:
-				return nil, fmt.Errorf("oauthclient: wait for cache lock: %w", ctx.Err())
-			case err != nil:
-				s.log.Warn("oauthclient: cache lock unavailable; fetching without it", "err", err)
-			default:
-				defer func() {
-					if err := unlock(); err != nil {
-						s.log.Warn("oauthclient: release cache lock", "err", err)
-					}
-				}()
-				if e := s.load(ctx); e != nil {
-					if st := s.adoptable(e, cur, c.background); st != nil {
-						return st, nil
-					}
-					prev = newer(prev, e)
-				}
-			}
-		}
-	}
-	issued := s.cfg.Now()
-	raw, err := s.request(ctx, c, prev)
-	if err != nil {
-		return nil, err
-	}
-	e := s.newEntry(raw, prev, issued)
-	if s.cfg.Cache != nil {
-		if err := s.cfg.Cache.Store(ctx, s.key, e); err != nil {
-			s.log.Error("oauthclient: could not persist the new token; it is kept in memory", "err", err)
-		}
-	}
-	st := s.newState(e)
-	if s.cfg.OnTokenChange != nil {
-		t := *st.tok
-		s.cfg.OnTokenChange(&t)
-	}
-	s.log.Debug("oauthclient: new token", "expiry", e.Expiry, "rotated_refresh_token", raw.RefreshToken != "")
-	return st, nil
-}
-
-func (s *TokenSource) load(ctx context.Context) *tokencache.Entry {
-	e, err := s.cfg.Cache.Load(ctx, s.key)
-	switch {
-	case err == nil:
-		return e
-	case errors.Is(err, tokencache.ErrNotFound):
-		s.log.Debug("oauthclient: cache miss")
-	case errors.Is(err, tokencache.ErrCorrupt):
-		s.log.Warn("oauthclient: unreadable cache entry ignored", "err", err)
-	default:
-		s.log.Warn("oauthclient: cache load failed", "err", err)
-	}
-	return nil
-}
-
-// adoptable returns the state for a cached entry worth using instead of a
-// new request, or nil.
-func (s *TokenSource) adoptable(e *tokencache.Entry, cur *tokenState, background bool) *tokenState {
-	if e.AccessToken == "" || (cur != nil && cur.entry.AccessToken == e.AccessToken) {
-		return nil
-	}
-	s.mu.Lock()
-	rejected := e.AccessToken == s.lastInvalid
-	s.mu.Unlock()
-	if rejected {
-		return nil
-	}
-	st := s.newState(e)
-	now := s.cfg.Now()
-	if !st.usable(now) || (background && !st.fresh(now)) {
-		return nil
-	}
-	s.log.Debug("oauthclient: token taken from cache", "expiry", e.Expiry)
-	return st
-}
-
-// newer returns whichever entry was written last (the cache is the truth
-// when several processes share a refresh token).
-func newer(a, b *tokencache.Entry) *tokencache.Entry {
-	if a == nil || (b != nil && !b.Updated.Before(a.Updated)) {
-		return b
-	}
-	return a
-}
-
-// Invalidate drops tok if it is still the current token (a resource server
-// rejected it), from memory and from the cache, keeping any refresh token.
-// A newer token is never dropped.
-func (s *TokenSource) Invalidate(tok *oauth2.Token) {
-	if tok == nil {
-		return
-	}
-	if st := s.cur.Load(); st != nil && st.entry.AccessToken == tok.AccessToken {
-		s.invalidate(st)
-	}
-}
-
-func (s *TokenSource) invalidate(st *tokenState) {
-	if !s.cur.CompareAndSwap(st, nil) {
-		return
-	}
-	s.mu.Lock()
-	s.lastInvalid = st.entry.AccessToken
-	s.mu.Unlock()
-	s.log.Debug("oauthclient: token rejected by the resource server; dropped")
-	if s.cfg.Cache == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	e, err := s.cfg.Cache.Load(ctx, s.key)
-	if err != nil || e.AccessToken != st.entry.AccessToken {
-		return
-	}
-	if e.RefreshToken == "" {
-		err = s.cfg.Cache.Delete(ctx, s.key)
-	} else {
-		e = e.Clone()
-		e.AccessToken, e.Updated = "", s.cfg.Now()
-		err = s.cfg.Cache.Store(ctx, s.key, e)
-	}
-	if err != nil {
-		s.log.Warn("oauthclient: could not drop rejected token from cache", "err", err)
-	}
 }
 
 // Seed makes tok the current token and persists it (with its refresh

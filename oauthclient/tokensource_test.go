@@ -477,3 +477,44 @@ func TestJWTExpiryUsedWithoutExpiresIn(t *testing.T) {
 		t.Fatalf("expiry %v, want exp claim %d", tok.Expiry, exp)
 	}
 }
+
+func TestCloseWaitsForFetchAndStopsRefreshing(t *testing.T) {
+	clock := newFakeClock()
+	release := make(chan struct{})
+	srv := newTokenServer(t, func(w http.ResponseWriter, r *http.Request, n int64) {
+		if n == 2 {
+			<-release
+		}
+		writeToken(w, n, 100, nil)
+	})
+	ts := newTS(t, Config{TokenURL: srv.URL, Now: clock.Now})
+	if _, err := ts.Token(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(70 * time.Second) // inside the window: a background refresh starts and blocks
+	ts.Token(context.Background())
+	for srv.requests() < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	closed := make(chan struct{})
+	go func() { ts.Close(); close(closed) }()
+	select {
+	case <-closed:
+		t.Fatal("Close returned while a fetch was in flight")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	<-closed
+	if tok, err := ts.Token(context.Background()); err != nil || tok.AccessToken != "tok-2" {
+		t.Fatalf("valid token after Close: %v %v", tok, err)
+	}
+	clock.Advance(70 * time.Second) // window again: no refresh after Close
+	ts.Token(context.Background())
+	clock.Advance(200 * time.Second) // expired
+	if _, err := ts.Token(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("expired after Close: %v, want ErrClosed", err)
+	}
+	if srv.requests() != 2 {
+		t.Fatalf("requests after Close: %d", srv.requests())
+	}
+}
