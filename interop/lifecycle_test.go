@@ -196,7 +196,7 @@ func TestLifecycleSteadyTraffic(t *testing.T) {
 		duration = 3 * lifecycleTTL
 	)
 	p := startProvider(t, lifecycleOptions)
-	ts := newLifecycleSource(t, p, p.Basic.Secret, func(c *oauthclient.Config) { c.ExpiryLeeway = -time.Second; c.RefreshWindow = 0.0001 })
+	ts := newLifecycleSource(t, p, p.Basic.Secret, nil)
 	raw := &lifecycleStatusCounter{base: lifecycleTransport(t)}
 	client := ts.Client(&http.Client{Transport: raw})
 
