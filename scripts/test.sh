@@ -37,12 +37,17 @@ else
 fi
 
 step "go test -race ./..."
+json=$(mktemp "${TMPDIR:-/tmp}/oauthkit-test.XXXXXX.json")
+trap 'rm -f "$json"' EXIT
 if command -v dbus-run-session >/dev/null 2>&1 && command -v gnome-keyring-daemon >/dev/null 2>&1; then
-	scripts/with-keyring.sh go test -race -count=1 ./...
+	scripts/with-keyring.sh go test -race -count=1 -json ./... >"$json" || true
 else
 	echo "(no dbus/gnome-keyring: keychain tests will skip)"
-	go test -race -count=1 ./...
+	go test -race -count=1 -json ./... >"$json" || true
 fi
+summary=$(go run ./internal/testsummary <"$json") && ok=1 || ok=0
+echo "$summary"
+[ "$ok" = 1 ] || exit 1
 
 step "fuzz targets (${FUZZTIME:-20000x} each)"
 grep -rl --include='*_test.go' '^func Fuzz' . | sort | while read -r file; do
@@ -57,3 +62,4 @@ grep -rl --include='*_test.go' '^func Fuzz' . | sort | while read -r file; do
 done
 echo
 echo "all checks passed"
+echo "$summary" | tail -n 1
