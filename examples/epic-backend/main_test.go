@@ -1,50 +1,27 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/oauthkit/oauthkit/jwtassert"
-	"github.com/oauthkit/oauthkit/oauthtest"
+	"github.com/oauthkit/oauthkit/examples/internal/demotest"
 )
 
-// clearEnv makes the tests independent of the caller's environment.
-func clearEnv(t *testing.T) {
-	t.Helper()
-	for _, name := range []string{"FHIR_BASE", "CLIENT_ID", "PRIVATE_KEY_FILE", "KEY_ID", "SCOPES"} {
-		t.Setenv(name, "")
-	}
-}
-
-// runProgram runs the program in-process and returns its exit code and output.
+// runProgram runs the program in-process and returns its exit code and
+// output, which must hold no secret.
 func runProgram(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	code = run(args, &out, &errOut)
-	checkNoSecrets(t, out.String()+errOut.String())
-	return code, out.String(), errOut.String()
-}
-
-// checkNoSecrets fails if output looks like it holds a JWT or a key.
-func checkNoSecrets(t *testing.T, output string) {
-	t.Helper()
-	for _, bad := range []string{"eyJ", "PRIVATE KEY", "Bearer "} {
-		if strings.Contains(output, bad) {
-			t.Errorf("output contains %q (%d bytes of output)", bad, len(output))
-		}
-	}
+	return demotest.Run(t, run, args...)
 }
 
 var requestLine = regexp.MustCompile(`^request (\d+): 200 OK, 2 patients, token (fetched|reused)$`)
 
 func TestDemoRefreshesAcrossTokenLifetimes(t *testing.T) {
-	clearEnv(t)
+	demotest.ClearEnv(t)
 	// 12 requests 250 ms apart span more than the usable part of the
 	// demo's 3 s tokens (at most 2 s), so a second token is needed.
 	const requests = 12
@@ -83,39 +60,6 @@ func TestDemoRefreshesAcrossTokenLifetimes(t *testing.T) {
 	}
 }
 
-// realServer starts an oauthtest server with a registered backend client
-// and returns it with the path of the client's PEM key file.
-func realServer(t *testing.T, scopes ...string) (*oauthtest.Server, string) {
-	t.Helper()
-	key, err := jwtassert.GenerateKey("RS384")
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := jwtassert.NewSigner(key, jwtassert.Options{KeyID: "k1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	jwks, err := jwtassert.JWKS(signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pemBytes, err := jwtassert.EncodePEM(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyFile := filepath.Join(t.TempDir(), "private.pem")
-	if err := os.WriteFile(keyFile, pemBytes, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	srv := oauthtest.NewServer()
-	t.Cleanup(srv.Close)
-	err = srv.RegisterClient(oauthtest.Client{ID: "app", JWKS: jwks, AuthMethod: oauthtest.AuthPrivateKeyJWT, Scopes: scopes})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return srv, keyFile
-}
-
 func TestRealServer(t *testing.T) {
 	tests := []struct {
 		name string
@@ -126,8 +70,8 @@ func TestRealServer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clearEnv(t)
-			srv, keyFile := realServer(t, "system/Patient.rs")
+			demotest.ClearEnv(t)
+			srv, keyFile := demotest.RealServer(t, "RS384", "system/Patient.rs")
 			args := []string{"-requests", "3", "-interval", "0"}
 			if tt.env {
 				t.Setenv("FHIR_BASE", srv.FHIRBase())
@@ -157,9 +101,9 @@ func TestRealServer(t *testing.T) {
 }
 
 func TestNon200ExitsOne(t *testing.T) {
-	clearEnv(t)
+	demotest.ClearEnv(t)
 	// The client may only read Observations: GET Patient is forbidden.
-	srv, keyFile := realServer(t, "system/Observation.rs")
+	srv, keyFile := demotest.RealServer(t, "RS384", "system/Observation.rs")
 	code, stdout, stderr := runProgram(t, "-fhir-base", srv.FHIRBase(), "-client-id", "app", "-key", keyFile, "-kid", "k1",
 		"-scope", "system/Observation.rs", "-requests", "3", "-interval", "0")
 	if code != 1 {
@@ -174,32 +118,14 @@ func TestNon200ExitsOne(t *testing.T) {
 }
 
 func TestUsage(t *testing.T) {
-	tests := []struct {
-		name     string
-		args     []string
-		wantCode int
-		wantErr  string
-	}{
-		{"help", []string{"-h"}, 0, "-fhir-base"},
-		{"no client ID", []string{"-fhir-base", "https://fhir.example.org/R4", "-key", "k.pem", "-kid", "k1"}, 2, "-client-id"},
-		{"no key", []string{"-fhir-base", "https://fhir.example.org/R4", "-client-id", "app", "-kid", "k1"}, 2, "-key"},
-		{"no key ID", []string{"-fhir-base", "https://fhir.example.org/R4", "-client-id", "app", "-key", "k.pem"}, 2, "-kid"},
-		{"zero requests", []string{"-requests", "0"}, 2, "-requests"},
-		{"negative interval", []string{"-interval", "-1s"}, 2, "-interval"},
-		{"argument", []string{"extra"}, 2, "unexpected argument"},
-		{"unknown flag", []string{"-nope"}, 2, "-nope"},
-		{"missing key file", []string{"-fhir-base", "https://fhir.example.org/R4", "-client-id", "app", "-key", filepath.Join(t.TempDir(), "missing.pem"), "-kid", "k1"}, 1, "missing.pem"},
+	tests := []demotest.UsageTest{
+		{Name: "help", Args: []string{"-h"}, WantCode: 0, WantErr: "-fhir-base"},
+		{Name: "zero requests", Args: []string{"-requests", "0"}, WantCode: 2, WantErr: "-requests"},
+		{Name: "negative interval", Args: []string{"-interval", "-1s"}, WantCode: 2, WantErr: "-interval"},
+		{Name: "argument", Args: []string{"extra"}, WantCode: 2, WantErr: "unexpected argument"},
+		{Name: "unknown flag", Args: []string{"-nope"}, WantCode: 2, WantErr: "-nope"},
+		{Name: "missing key file", Args: []string{"-fhir-base", "https://fhir.example.org/R4", "-client-id", "app", "-key", filepath.Join(t.TempDir(), "missing.pem"), "-kid", "k1"}, WantCode: 1, WantErr: "missing.pem"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			clearEnv(t)
-			code, _, stderr := runProgram(t, tt.args...)
-			if code != tt.wantCode {
-				t.Errorf("exit code %d, want %d", code, tt.wantCode)
-			}
-			if !strings.Contains(stderr, tt.wantErr) {
-				t.Errorf("stderr %q does not contain %q", stderr, tt.wantErr)
-			}
-		})
-	}
+	tests = append(tests, demotest.RegistrationUsageTests()...)
+	demotest.CheckUsage(t, run, func(t *testing.T) { demotest.ClearEnv(t) }, tests)
 }

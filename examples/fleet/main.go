@@ -76,9 +76,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -86,7 +84,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/oauthkit/oauthkit/jwtassert"
+	"github.com/oauthkit/oauthkit/examples/internal/demo"
 	"github.com/oauthkit/oauthkit/oauthtest"
 	"github.com/oauthkit/oauthkit/tokencache/rediscache"
 )
@@ -94,7 +92,6 @@ import (
 // Settings of the embedded demo server.
 const (
 	demoClientID      = "fleet-demo"
-	demoKeyID         = "demo-key-1"
 	demoTokenLifetime = 3 * time.Second
 )
 
@@ -104,21 +101,13 @@ const encryptionKeySize = 32
 // pingTimeout bounds the check that Redis answers.
 const pingTimeout = 5 * time.Second
 
-// maxBodySize bounds the FHIR response read.
-const maxBodySize = 32 << 20
-
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // options are the command-line settings.
 type options struct {
-	fhirBase          string
-	clientID          string
-	keyFile           string
-	keyID             string
-	scope             string
-	path              string
+	demo.Connection   // -fhir-base, -client-id, -key, -kid, -scope, -path
 	redisAddr         string
 	redisTLS          bool
 	keyPrefix         string
@@ -133,27 +122,17 @@ type options struct {
 // exit code.
 func run(args []string, stdout, stderr io.Writer) int {
 	opts, err := parseFlags(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
 	if err != nil {
-		fmt.Fprintln(stderr, "fleet:", err)
-		return 2
+		return demo.UsageExit("fleet", err, stderr)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
-	logLevel := slog.LevelWarn
-	if opts.verbose {
-		logLevel = slog.LevelDebug
-	}
 	f := &fleet{
-		clientID: opts.clientID,
-		scope:    opts.scope,
-		path:     opts.path,
-		requests: opts.requests,
-		interval: opts.interval,
-		logger:   slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel})),
+		Connection: opts.Connection,
+		requests:   opts.requests,
+		interval:   opts.interval,
+		logger:     demo.NewLogger(stderr, opts.verbose),
 		redisOptions: redis.Options{
 			Addr: opts.redisAddr,
 			// Credentials from the environment only: command lines are
@@ -194,22 +173,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	var srv *oauthtest.Server
-	if opts.fhirBase == "" {
-		srv, f.signer, err = startDemoServer()
+	if opts.FHIRBase == "" {
+		srv, f.signer, err = demo.StartServer(demoClientID, demoTokenLifetime)
 		if err != nil {
 			fmt.Fprintln(stderr, "fleet:", err)
 			return 1
 		}
 		defer srv.Close()
-		f.fhirBase, f.clientID = srv.FHIRBase(), demoClientID
+		f.FHIRBase, f.ClientID = srv.FHIRBase(), demoClientID
 		fmt.Fprintf(stdout, "embedded test server at %s, tokens live %s\n", srv.URL, demoTokenLifetime)
-	} else {
-		f.fhirBase = opts.fhirBase
-		f.signer, err = jwtassert.LoadPEMFile(opts.keyFile, jwtassert.Options{KeyID: opts.keyID})
-		if err != nil {
-			fmt.Fprintln(stderr, "fleet:", err)
-			return 1
-		}
+	} else if f.signer, err = opts.LoadSigner(); err != nil {
+		fmt.Fprintln(stderr, "fleet:", err)
+		return 1
 	}
 	encrypted := "entries not encrypted (see -encryption-key-file)"
 	if len(f.cacheOptions.EncryptionKey) > 0 {
@@ -217,7 +192,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "fleet cache: Redis at %s, key prefix %q, %s\n", opts.redisAddr, opts.keyPrefix, encrypted)
 	fmt.Fprintf(stdout, "%d %s, each with its own Redis client and TokenSource, %d %s each, %s apart\n",
-		opts.workers, plural(opts.workers, "worker", "workers"), opts.requests, plural(opts.requests, "request", "requests"), opts.interval)
+		opts.workers, demo.Plural(opts.workers, "worker", "workers"), opts.requests, demo.Plural(opts.requests, "request", "requests"), opts.interval)
 
 	results := f.run(ctx, opts.workers)
 
@@ -227,12 +202,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		total += r.requests
 		if r.err != nil {
 			failed = true
-			fmt.Fprintf(stdout, "worker %d: %d %s, then failed\n", i+1, r.requests, plural(r.requests, "request", "requests"))
+			fmt.Fprintf(stdout, "worker %d: %d %s, then failed\n", i+1, r.requests, demo.Plural(r.requests, "request", "requests"))
 			fmt.Fprintf(stderr, "fleet: worker %d: %v\n", i+1, r.err)
 			continue
 		}
 		fmt.Fprintf(stdout, "worker %d: %d %s, 200 OK; tokens: %d fetched itself, %d from the fleet cache\n",
-			i+1, r.requests, plural(r.requests, "request", "requests"), r.fetched, r.fromCache)
+			i+1, r.requests, demo.Plural(r.requests, "request", "requests"), r.fetched, r.fromCache)
 	}
 	tokenRequests := int(f.tokens.Load())
 	if srv != nil {
@@ -243,9 +218,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		f.deleteEntry(results)
 	}
 	fmt.Fprintf(stdout, "fleet: %d %s, %d %s, %d token %s\n",
-		opts.workers, plural(opts.workers, "worker", "workers"),
-		total, plural(total, "request", "requests"),
-		tokenRequests, plural(tokenRequests, "request", "requests"))
+		opts.workers, demo.Plural(opts.workers, "worker", "workers"),
+		total, demo.Plural(total, "request", "requests"),
+		tokenRequests, demo.Plural(tokenRequests, "request", "requests"))
 	if failed {
 		return 1
 	}
@@ -257,13 +232,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	var o options
 	fs := flag.NewFlagSet("fleet", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.fhirBase, "fhir-base", os.Getenv("FHIR_BASE"), "FHIR base `URL` (env FHIR_BASE); empty: an embedded test server")
-	fs.StringVar(&o.clientID, "client-id", os.Getenv("CLIENT_ID"), "client `ID` of the backend app (env CLIENT_ID)")
-	fs.StringVar(&o.keyFile, "key", os.Getenv("PRIVATE_KEY_FILE"), "private key `file`, PEM (env PRIVATE_KEY_FILE)")
-	fs.StringVar(&o.keyID, "kid", os.Getenv("KEY_ID"), "key `ID` of the key in the registered JWK Set (env KEY_ID)")
-	fs.StringVar(&o.scope, "scope", envOr("SCOPES", "system/Patient.rs"), "space-separated `scopes` (env SCOPES)")
-	fs.StringVar(&o.path, "path", "Patient", "resource `path` to GET, relative to the FHIR base")
-	fs.StringVar(&o.redisAddr, "redis", envOr("REDIS_ADDR", "127.0.0.1:6379"), "Redis `address`, host:port (env REDIS_ADDR); REDIS_USERNAME and REDIS_PASSWORD from the environment")
+	o.AddFlags(fs, "an embedded test server")
+	fs.StringVar(&o.redisAddr, "redis", demo.EnvOr("REDIS_ADDR", "127.0.0.1:6379"), "Redis `address`, host:port (env REDIS_ADDR); REDIS_USERNAME and REDIS_PASSWORD from the environment")
 	fs.BoolVar(&o.redisTLS, "redis-tls", false, "connect to Redis with TLS")
 	fs.StringVar(&o.keyPrefix, "key-prefix", rediscache.DefaultKeyPrefix, "`prefix` of the Redis keys")
 	fs.StringVar(&o.encryptionKeyFile, "encryption-key-file", "", "`file` of 32 random bytes: encrypt the cached tokens with AES-256-GCM (every worker of a fleet needs the same key)")
@@ -271,12 +241,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.requests, "requests", 8, "number of requests per worker")
 	fs.DurationVar(&o.interval, "interval", time.Second, "pause between a worker's requests")
 	fs.BoolVar(&o.verbose, "v", false, "log token fetches and cache decisions (never the tokens)")
-	if err := fs.Parse(args); err != nil {
+	if err := demo.Parse(fs, args); err != nil {
 		return nil, err
 	}
 	switch {
-	case fs.NArg() > 0:
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	case o.workers < 1:
 		return nil, errors.New("-workers must be at least 1")
 	case o.requests < 1:
@@ -288,25 +256,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	case strings.ContainsAny(o.keyPrefix, "{}"):
 		return nil, errors.New("-key-prefix must not contain '{' or '}'")
 	}
-	if o.fhirBase != "" {
-		for _, req := range []struct{ value, name string }{
-			{o.clientID, "-client-id (or CLIENT_ID)"},
-			{o.keyFile, "-key (or PRIVATE_KEY_FILE)"},
-			{o.keyID, "-kid (or KEY_ID)"},
-		} {
-			if req.value == "" {
-				return nil, fmt.Errorf("%s is required with -fhir-base", req.name)
-			}
-		}
-	}
-	return &o, nil
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
+	return &o, o.Check()
 }
 
 // portOf returns the port of a host:port address, for the hint to start a
@@ -329,61 +279,4 @@ func readEncryptionKey(name string) ([]byte, error) {
 		return nil, fmt.Errorf("-encryption-key-file: %s holds %d bytes, want %d (head -c 32 /dev/urandom > %s)", name, len(b), encryptionKeySize, name)
 	}
 	return b, nil
-}
-
-// startDemoServer starts the embedded authorization server and registers a
-// backend client with a freshly generated RS384 key, as an administrator
-// would register an app at Epic.
-func startDemoServer() (*oauthtest.Server, *jwtassert.Signer, error) {
-	key, err := jwtassert.GenerateKey("RS384")
-	if err != nil {
-		return nil, nil, err
-	}
-	signer, err := jwtassert.NewSigner(key, jwtassert.Options{KeyID: demoKeyID})
-	if err != nil {
-		return nil, nil, err
-	}
-	jwks, err := jwtassert.JWKS(signer)
-	if err != nil {
-		return nil, nil, err
-	}
-	srv := oauthtest.NewServer()
-	srv.SetTokenLifetime(demoTokenLifetime)
-	err = srv.RegisterClient(oauthtest.Client{
-		ID:         demoClientID,
-		JWKS:       jwks,
-		AuthMethod: oauthtest.AuthPrivateKeyJWT,
-		Scopes:     []string{"system/Patient.rs"},
-	})
-	if err != nil {
-		srv.Close()
-		return nil, nil, err
-	}
-	return srv, signer, nil
-}
-
-func statusText(code int) string {
-	return fmt.Sprintf("%d %s", code, http.StatusText(code))
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
-}
-
-// sleep waits for d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

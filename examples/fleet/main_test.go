@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"fmt"
@@ -16,36 +15,21 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/oauthkit/oauthkit/examples/internal/demotest"
 	"github.com/oauthkit/oauthkit/internal/redistest"
-	"github.com/oauthkit/oauthkit/jwtassert"
-	"github.com/oauthkit/oauthkit/oauthtest"
 )
 
 // clearEnv makes the tests independent of the caller's environment.
 func clearEnv(t *testing.T) {
 	t.Helper()
-	for _, name := range []string{"FHIR_BASE", "CLIENT_ID", "PRIVATE_KEY_FILE", "KEY_ID", "SCOPES", "REDIS_ADDR", "REDIS_USERNAME", "REDIS_PASSWORD"} {
-		t.Setenv(name, "")
-	}
+	demotest.ClearEnv(t, "REDIS_ADDR", "REDIS_USERNAME", "REDIS_PASSWORD")
 }
 
-// runProgram runs the program in-process and returns its exit code and output.
+// runProgram runs the program in-process and returns its exit code and
+// output, which must hold no secret.
 func runProgram(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	code = run(args, &out, &errOut)
-	checkNoSecrets(t, out.String()+errOut.String())
-	return code, out.String(), errOut.String()
-}
-
-// checkNoSecrets fails if output looks like it holds a JWT or a key.
-func checkNoSecrets(t *testing.T, output string) {
-	t.Helper()
-	for _, bad := range []string{"eyJ", "PRIVATE KEY", "Bearer "} {
-		if strings.Contains(output, bad) {
-			t.Errorf("output contains %q (%d bytes of output)", bad, len(output))
-		}
-	}
+	return demotest.Run(t, run, args...)
 }
 
 var (
@@ -238,47 +222,13 @@ func TestNoRedis(t *testing.T) {
 	}
 }
 
-// realServer starts an oauthtest server (one-hour tokens) with a
-// registered backend client and returns it with the path of the client's
-// PEM key file.
-func realServer(t *testing.T, scopes ...string) (*oauthtest.Server, string) {
-	t.Helper()
-	key, err := jwtassert.GenerateKey("ES384")
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := jwtassert.NewSigner(key, jwtassert.Options{KeyID: "k1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	jwks, err := jwtassert.JWKS(signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pemBytes, err := jwtassert.EncodePEM(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyFile := filepath.Join(t.TempDir(), "private.pem")
-	if err := os.WriteFile(keyFile, pemBytes, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	srv := oauthtest.NewServer()
-	t.Cleanup(srv.Close)
-	err = srv.RegisterClient(oauthtest.Client{ID: "app", JWKS: jwks, AuthMethod: oauthtest.AuthPrivateKeyJWT, Scopes: scopes})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return srv, keyFile
-}
-
 // TestRealServer runs a fleet whose workers all start at once against a
 // server issuing one-hour tokens: one worker fetches the token, the others
 // take it from Redis. A second fleet finds it there and fetches nothing.
 func TestRealServer(t *testing.T) {
 	clearEnv(t)
 	rds := redistest.Start(t)
-	srv, keyFile := realServer(t, "system/Patient.rs")
+	srv, keyFile := demotest.RealServer(t, "ES384", "system/Patient.rs")
 	const workers, requests = 6, 3
 	args := []string{
 		"-redis", rds.Addr, "-workers", strconv.Itoa(workers), "-requests", strconv.Itoa(requests), "-interval", "0",
@@ -318,7 +268,7 @@ func TestNon200ExitsOne(t *testing.T) {
 	clearEnv(t)
 	rds := redistest.Start(t)
 	// The client may only read Observations: GET Patient is forbidden.
-	srv, keyFile := realServer(t, "system/Observation.rs")
+	srv, keyFile := demotest.RealServer(t, "ES384", "system/Observation.rs")
 	code, stdout, stderr := runProgram(t, "-redis", rds.Addr, "-workers", "2", "-requests", "2", "-interval", "0",
 		"-fhir-base", srv.FHIRBase(), "-client-id", "app", "-key", keyFile, "-kid", "k1", "-scope", "system/Observation.rs")
 	if code != 1 {
@@ -335,37 +285,18 @@ func TestNon200ExitsOne(t *testing.T) {
 }
 
 func TestUsage(t *testing.T) {
-	real := []string{"-fhir-base", "https://fhir.example.org/R4", "-client-id", "app", "-key", "k.pem", "-kid", "k1"}
-	tests := []struct {
-		name     string
-		args     []string
-		wantCode int
-		wantErr  string
-	}{
-		{"help", []string{"-h"}, 0, "-encryption-key-file"},
-		{"zero workers", []string{"-workers", "0"}, 2, "-workers"},
-		{"zero requests", []string{"-requests", "0"}, 2, "-requests"},
-		{"negative interval", []string{"-interval", "-1s"}, 2, "-interval"},
-		{"empty redis", []string{"-redis", ""}, 2, "-redis"},
-		{"brace in prefix", []string{"-key-prefix", "a{b}:"}, 2, "-key-prefix"},
-		{"no client ID", []string{"-fhir-base", "https://fhir.example.org/R4", "-key", "k.pem", "-kid", "k1"}, 2, "-client-id"},
-		{"no key", []string{"-fhir-base", "https://fhir.example.org/R4", "-client-id", "app", "-kid", "k1"}, 2, "-key"},
-		{"no key ID", []string{"-fhir-base", "https://fhir.example.org/R4", "-client-id", "app", "-key", "k.pem"}, 2, "-kid"},
-		{"argument", []string{"extra"}, 2, "unexpected argument"},
-		{"unknown flag", []string{"-nope"}, 2, "-nope"},
-		{"missing encryption key", append([]string{"-encryption-key-file", filepath.Join(t.TempDir(), "missing.key")}, real...), 1, "missing.key"},
-		{"short encryption key", []string{"-encryption-key-file", writeKeyFile(t, 16)}, 1, "holds 16 bytes, want 32"},
+	tests := []demotest.UsageTest{
+		{Name: "help", Args: []string{"-h"}, WantCode: 0, WantErr: "-encryption-key-file"},
+		{Name: "zero workers", Args: []string{"-workers", "0"}, WantCode: 2, WantErr: "-workers"},
+		{Name: "zero requests", Args: []string{"-requests", "0"}, WantCode: 2, WantErr: "-requests"},
+		{Name: "negative interval", Args: []string{"-interval", "-1s"}, WantCode: 2, WantErr: "-interval"},
+		{Name: "empty redis", Args: []string{"-redis", ""}, WantCode: 2, WantErr: "-redis"},
+		{Name: "brace in prefix", Args: []string{"-key-prefix", "a{b}:"}, WantCode: 2, WantErr: "-key-prefix"},
+		{Name: "argument", Args: []string{"extra"}, WantCode: 2, WantErr: "unexpected argument"},
+		{Name: "unknown flag", Args: []string{"-nope"}, WantCode: 2, WantErr: "-nope"},
+		{Name: "missing encryption key", Args: append([]string{"-encryption-key-file", filepath.Join(t.TempDir(), "missing.key")}, demotest.RealArgs()...), WantCode: 1, WantErr: "missing.key"},
+		{Name: "short encryption key", Args: []string{"-encryption-key-file", writeKeyFile(t, 16)}, WantCode: 1, WantErr: "holds 16 bytes, want 32"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			clearEnv(t)
-			code, _, stderr := runProgram(t, tt.args...)
-			if code != tt.wantCode {
-				t.Errorf("exit code %d, want %d", code, tt.wantCode)
-			}
-			if !strings.Contains(stderr, tt.wantErr) {
-				t.Errorf("stderr %q does not contain %q", stderr, tt.wantErr)
-			}
-		})
-	}
+	tests = append(tests, demotest.RegistrationUsageTests()...)
+	demotest.CheckUsage(t, run, clearEnv, tests)
 }

@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -16,25 +14,22 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/oauth2"
 
+	"github.com/oauthkit/oauthkit/examples/internal/demo"
 	"github.com/oauthkit/oauthkit/jwtassert"
 	"github.com/oauthkit/oauthkit/oauthclient"
-	"github.com/oauthkit/oauthkit/tokencache"
 	"github.com/oauthkit/oauthkit/tokencache/rediscache"
 )
 
 // fleet is what every worker is configured with, as every host of a real
 // fleet would be: the same client registration, Redis and cache settings.
 type fleet struct {
-	fhirBase     string
-	clientID     string
-	signer       *jwtassert.Signer
-	scope        string
-	path         string
-	requests     int
-	interval     time.Duration
-	logger       *slog.Logger
-	redisOptions redis.Options
-	cacheOptions rediscache.Options
+	demo.Connection // where the workers send requests, as whom
+	signer          *jwtassert.Signer
+	requests        int
+	interval        time.Duration
+	logger          *slog.Logger
+	redisOptions    redis.Options
+	cacheOptions    rediscache.Options
 
 	tokens atomic.Int64 // tokens obtained by all workers (OnTokenChange calls)
 }
@@ -85,27 +80,19 @@ func (f *fleet) run(ctx context.Context, n int) []result {
 // work is one worker, set up as a separate process would be: its own Redis
 // client, HTTP connections, discovery and TokenSource.
 func (f *fleet) work(ctx context.Context, id int, delay time.Duration) (res result) {
-	// When the worker is done it stops as a process would exit: a
-	// background refresh started by its last request is cut off before it
-	// reaches the token endpoint, says nothing, and releases the fleet's
-	// lock if it took it before the Redis client is closed.
-	var stopped atomic.Bool
 	rdb := f.newRedisClient()
+	defer rdb.Close()
 	transport := http.DefaultTransport.(*http.Transport).Clone()
-	cache := &workerCache{}
+	defer transport.CloseIdleConnections()
 	tokens := newTokenSet()
-	defer func() {
-		stopped.Store(true)
-		cache.stop()
-		rdb.Close()
-		transport.CloseIdleConnections()
-		res.fetched, res.fromCache = tokens.counts()
-	}()
-	logger := slog.New(stoppableHandler{f.logger.Handler(), &stopped}).With("worker", id)
+	// Runs after the TokenSource is closed, so that a token fetched by a
+	// refresh still in flight when the worker stopped is counted.
+	defer func() { res.fetched, res.fromCache = tokens.counts() }()
+	logger := f.logger.With("worker", id)
 	cacheOpts := f.cacheOptions
 	cacheOpts.Logger = logger
-	var err error
-	if cache.rc, err = rediscache.New(rdb, &cacheOpts); err != nil {
+	cache, err := rediscache.New(rdb, &cacheOpts)
+	if err != nil {
 		res.err = err
 		return res
 	}
@@ -113,18 +100,18 @@ func (f *fleet) work(ctx context.Context, id int, delay time.Duration) (res resu
 
 	// DiscoverSMART takes its HTTP client from the context, like
 	// golang.org/x/oauth2 does.
-	smart, err := oauthclient.DiscoverSMART(context.WithValue(ctx, oauth2.HTTPClient, httpClient), f.fhirBase)
+	smart, err := oauthclient.DiscoverSMART(context.WithValue(ctx, oauth2.HTTPClient, httpClient), f.FHIRBase)
 	if err != nil {
 		res.err = err
 		return res
 	}
 	ts, err := oauthclient.NewTokenSource(oauthclient.Config{
 		TokenURL:   smart.TokenEndpoint,
-		ClientID:   f.clientID,
+		ClientID:   f.ClientID,
 		Auth:       oauthclient.PrivateKeyJWT{Signer: f.signer},
-		Scopes:     strings.Fields(f.scope),
+		Scopes:     strings.Fields(f.Scope),
 		Cache:      cache, // a tokencache.Locker too: one fetch for the fleet
-		HTTPClient: &http.Client{Timeout: 30 * time.Second, Transport: &stoppableTransport{transport, &stopped}},
+		HTTPClient: httpClient,
 		Logger:     logger,
 		// Called only for a token this worker fetched, never for one taken
 		// from the cache. The token is a secret: note its hash, never print it.
@@ -137,30 +124,34 @@ func (f *fleet) work(ctx context.Context, id int, delay time.Duration) (res resu
 		res.err = err
 		return res
 	}
+	// When the worker is done it stops as a process would exit. Close
+	// starts no new refresh and waits for one the last request may have
+	// started, so that its token is in Redis and the fleet's lock free
+	// before the Redis client closes.
+	defer ts.Close()
 	res.cacheKey = ts.CacheKey()
 	// The recorder sits below the Transport that adds the Authorization
 	// header, so it sees which token each request carried.
 	client := ts.Client(&http.Client{Timeout: 30 * time.Second, Transport: &recorder{base: transport, tokens: tokens}})
-	target := strings.TrimSuffix(f.fhirBase, "/") + "/" + strings.TrimPrefix(f.path, "/")
 
-	if err := sleep(ctx, delay); err != nil {
+	if err := demo.Sleep(ctx, delay); err != nil {
 		res.err = err
 		return res
 	}
 	for i := 1; i <= f.requests; i++ {
 		if i > 1 {
-			if err := sleep(ctx, f.interval); err != nil {
+			if err := demo.Sleep(ctx, f.interval); err != nil {
 				res.err = err
 				return res
 			}
 		}
-		status, err := get(ctx, client, target)
+		status, err := demo.Get(ctx, client, f.URL())
 		if err != nil {
 			res.err = fmt.Errorf("request %d: %w", i, err)
 			return res
 		}
 		if status != http.StatusOK {
-			res.err = fmt.Errorf("request %d: GET %s: %s", i, f.path, statusText(status))
+			res.err = fmt.Errorf("request %d: GET %s: %s", i, f.Path, demo.StatusText(status))
 			return res
 		}
 		res.requests++
@@ -182,137 +173,9 @@ func (f *fleet) deleteEntry(results []result) {
 	}
 	rdb := f.newRedisClient()
 	defer rdb.Close()
-	cache, err := rediscache.New(rdb, &f.cacheOptions)
-	if err != nil {
-		return
+	if cache, err := rediscache.New(rdb, &f.cacheOptions); err == nil {
+		demo.DeleteEntry(cache, key)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), pingTimeout)
-	defer cancel()
-	cache.Delete(ctx, key)
-}
-
-// errStopped fails the requests of a worker that has stopped.
-var errStopped = errors.New("worker stopped")
-
-// stoppableTransport is an http.RoundTripper that sends requests with base
-// until stopped is set, then fails them with errStopped.
-type stoppableTransport struct {
-	base    http.RoundTripper
-	stopped *atomic.Bool
-}
-
-func (t *stoppableTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if t.stopped.Load() {
-		if req.Body != nil {
-			req.Body.Close()
-		}
-		return nil, errStopped
-	}
-	return t.base.RoundTrip(req)
-}
-
-// workerCache is a worker's handle on the fleet cache. When the worker
-// stops, it refuses new calls with errStopped and waits for those in
-// progress to return and for a lock taken through it to be released, so
-// that the worker's Redis client can be closed without leaving the fleet's
-// lock held until its lease runs out. It is safe for concurrent use.
-type workerCache struct {
-	rc *rediscache.Cache
-
-	mu      sync.Mutex     // guards stopped and active.Add
-	stopped bool           //
-	active  sync.WaitGroup // calls in progress and locks held
-}
-
-var (
-	_ tokencache.Cache  = (*workerCache)(nil)
-	_ tokencache.Locker = (*workerCache)(nil)
-)
-
-// begin counts a call in; it reports false once the worker has stopped.
-func (c *workerCache) begin() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.stopped {
-		return false
-	}
-	c.active.Add(1)
-	return true
-}
-
-// stop refuses new calls and waits for the calls and locks in progress.
-func (c *workerCache) stop() {
-	c.mu.Lock()
-	c.stopped = true
-	c.mu.Unlock()
-	c.active.Wait()
-}
-
-func (c *workerCache) Load(ctx context.Context, key string) (*tokencache.Entry, error) {
-	if !c.begin() {
-		return nil, errStopped
-	}
-	defer c.active.Done()
-	return c.rc.Load(ctx, key)
-}
-
-func (c *workerCache) Store(ctx context.Context, key string, e *tokencache.Entry) error {
-	if !c.begin() {
-		return errStopped
-	}
-	defer c.active.Done()
-	return c.rc.Store(ctx, key, e)
-}
-
-func (c *workerCache) Delete(ctx context.Context, key string) error {
-	if !c.begin() {
-		return errStopped
-	}
-	defer c.active.Done()
-	return c.rc.Delete(ctx, key)
-}
-
-func (c *workerCache) Lock(ctx context.Context, key string) (func() error, error) {
-	if !c.begin() {
-		return nil, errStopped
-	}
-	unlock, err := c.rc.Lock(ctx, key)
-	if err != nil {
-		c.active.Done()
-		return nil, err
-	}
-	var once sync.Once
-	return func() error {
-		err := unlock()
-		once.Do(c.active.Done)
-		return err
-	}, nil
-}
-
-// stoppableHandler is a slog.Handler that drops every record once stopped
-// is set.
-type stoppableHandler struct {
-	slog.Handler
-	stopped *atomic.Bool
-}
-
-func (h stoppableHandler) Enabled(ctx context.Context, level slog.Level) bool {
-	return !h.stopped.Load() && h.Handler.Enabled(ctx, level)
-}
-
-func (h stoppableHandler) Handle(ctx context.Context, r slog.Record) error {
-	if h.stopped.Load() {
-		return nil
-	}
-	return h.Handler.Handle(ctx, r)
-}
-
-func (h stoppableHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return stoppableHandler{h.Handler.WithAttrs(attrs), h.stopped}
-}
-
-func (h stoppableHandler) WithGroup(name string) slog.Handler {
-	return stoppableHandler{h.Handler.WithGroup(name), h.stopped}
 }
 
 // tokenSet tells, by their SHA-256 hashes, the tokens a worker fetched
@@ -382,24 +245,4 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 		r.tokens.sent(token)
 	}
 	return r.base.RoundTrip(req)
-}
-
-// get GETs url and returns the response status. A FHIR server answers a
-// search with a Bundle; the body is read (to reuse the connection) and
-// dropped.
-func get(ctx context.Context, client *http.Client, url string) (status int, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Accept", "application/fhir+json")
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	if _, err := io.Copy(io.Discard, io.LimitReader(resp.Body, maxBodySize)); err != nil {
-		return resp.StatusCode, fmt.Errorf("reading the FHIR response: %w", err)
-	}
-	return resp.StatusCode, nil
 }

@@ -51,7 +51,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -66,9 +65,9 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/oauthkit/oauthkit/examples/internal/demo"
 	"github.com/oauthkit/oauthkit/jwtassert"
 	"github.com/oauthkit/oauthkit/oauthclient"
-	"github.com/oauthkit/oauthkit/oauthtest"
 	"github.com/oauthkit/oauthkit/tokencache"
 	"github.com/oauthkit/oauthkit/tokencache/keyring"
 )
@@ -76,14 +75,8 @@ import (
 // keyringService is the OS keychain service name of -cache keyring.
 const keyringService = "oauthkit-scheduled-pull"
 
-// Settings of the embedded demo server.
-const (
-	demoClientID = "scheduled-pull-demo"
-	demoKeyID    = "demo-key-1"
-)
-
-// maxBundleSize bounds the FHIR response read to count its Patients.
-const maxBundleSize = 32 << 20
+// demoClientID is the client ID at the embedded demo server.
+const demoClientID = "scheduled-pull-demo"
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -91,45 +84,30 @@ func main() {
 
 // options are the command-line settings.
 type options struct {
-	fhirBase string
-	clientID string
-	keyFile  string
-	keyID    string
-	scope    string
-	path     string
-	cache    string
-	cacheDir string
-	runs     int
-	verbose  bool
+	demo.Connection // -fhir-base, -client-id, -key, -kid, -scope, -path
+	cache           string
+	cacheDir        string
+	runs            int
+	verbose         bool
 }
 
 // run runs the program with args (without the program name) and returns its
 // exit code.
 func run(args []string, stdout, stderr io.Writer) int {
 	opts, err := parseFlags(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
 	if err != nil {
-		fmt.Fprintln(stderr, "scheduled-pull:", err)
-		return 2
+		return demo.UsageExit("scheduled-pull", err, stderr)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
-	logLevel := slog.LevelWarn
-	if opts.verbose {
-		logLevel = slog.LevelDebug
-	}
 	j := &job{
-		clientID:   opts.clientID,
-		scope:      opts.scope,
-		path:       opts.path,
+		Connection: opts.Connection,
 		httpClient: &http.Client{Timeout: 30 * time.Second},
-		logger:     slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel})),
+		logger:     demo.NewLogger(stderr, opts.verbose),
 	}
-	if opts.fhirBase == "" {
-		err = demo(ctx, opts, j, stdout)
+	if opts.FHIRBase == "" {
+		err = runDemo(ctx, opts, j, stdout)
 	} else {
 		err = once(ctx, opts, j, stdout)
 	}
@@ -148,81 +126,37 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	var o options
 	fs := flag.NewFlagSet("scheduled-pull", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.fhirBase, "fhir-base", os.Getenv("FHIR_BASE"), "FHIR base `URL` (env FHIR_BASE); empty: demo mode with an embedded test server")
-	fs.StringVar(&o.clientID, "client-id", os.Getenv("CLIENT_ID"), "client `ID` of the backend app (env CLIENT_ID)")
-	fs.StringVar(&o.keyFile, "key", os.Getenv("PRIVATE_KEY_FILE"), "private key `file`, PEM (env PRIVATE_KEY_FILE)")
-	fs.StringVar(&o.keyID, "kid", os.Getenv("KEY_ID"), "key `ID` of the key in the registered JWK Set (env KEY_ID)")
-	fs.StringVar(&o.scope, "scope", envOr("SCOPES", "system/Patient.rs"), "space-separated `scopes` (env SCOPES)")
-	fs.StringVar(&o.path, "path", "Patient", "resource `path` to GET, relative to the FHIR base")
+	o.AddFlags(fs, "demo mode with an embedded test server")
 	fs.StringVar(&o.cache, "cache", "file", "token cache: file or keyring (the OS keychain)")
 	fs.StringVar(&o.cacheDir, "cache-dir", "", "`directory` of the file cache; \"default\": tokencache.DefaultDir() (default: a temporary directory in demo mode, tokencache.DefaultDir() otherwise)")
 	fs.IntVar(&o.runs, "runs", 3, "number of runs in demo mode")
 	fs.BoolVar(&o.verbose, "v", false, "log cache hits and token fetches (never the tokens)")
-	if err := fs.Parse(args); err != nil {
+	if err := demo.Parse(fs, args); err != nil {
 		return nil, err
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	switch {
-	case fs.NArg() > 0:
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	case o.cache != "file" && o.cache != "keyring":
 		return nil, fmt.Errorf("-cache must be file or keyring, not %q", o.cache)
 	case o.cache == "keyring" && o.cacheDir != "":
 		return nil, errors.New("-cache-dir applies to -cache file only")
 	case o.runs < 1:
 		return nil, errors.New("-runs must be at least 1")
+	case o.FHIRBase != "" && set["runs"]:
+		return nil, errors.New("-runs applies to the demo mode only: with -fhir-base the program runs once, as cron would start it")
 	}
-	if o.fhirBase != "" {
-		if set["runs"] {
-			return nil, errors.New("-runs applies to the demo mode only: with -fhir-base the program runs once, as cron would start it")
-		}
-		for _, req := range []struct{ value, name string }{
-			{o.clientID, "-client-id (or CLIENT_ID)"},
-			{o.keyFile, "-key (or PRIVATE_KEY_FILE)"},
-			{o.keyID, "-kid (or KEY_ID)"},
-		} {
-			if req.value == "" {
-				return nil, fmt.Errorf("%s is required with -fhir-base", req.name)
-			}
-		}
-	}
-	return &o, nil
+	return &o, o.Check()
 }
 
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
-
-// demo runs the job opts.runs times against an embedded test server.
-func demo(ctx context.Context, opts *options, j *job, out io.Writer) error {
-	key, err := jwtassert.GenerateKey("RS384")
+// runDemo runs the job opts.runs times against an embedded test server.
+func runDemo(ctx context.Context, opts *options, j *job, out io.Writer) error {
+	srv, signer, err := demo.StartServer(demoClientID, 0)
 	if err != nil {
 		return err
 	}
-	j.signer, err = jwtassert.NewSigner(key, jwtassert.Options{KeyID: demoKeyID})
-	if err != nil {
-		return err
-	}
-	jwks, err := jwtassert.JWKS(j.signer)
-	if err != nil {
-		return err
-	}
-	srv := oauthtest.NewServer()
 	defer srv.Close()
-	err = srv.RegisterClient(oauthtest.Client{
-		ID:         demoClientID,
-		JWKS:       jwks,
-		AuthMethod: oauthtest.AuthPrivateKeyJWT,
-		Scopes:     []string{"system/Patient.rs"},
-	})
-	if err != nil {
-		return err
-	}
-	j.fhirBase, j.clientID = srv.FHIRBase(), demoClientID
+	j.signer, j.FHIRBase, j.ClientID = signer, srv.FHIRBase(), demoClientID
 	fmt.Fprintf(out, "embedded test server at %s; each run is what one cron invocation does\n", srv.URL)
 
 	// The demo server's port changes every time, and with it the cache
@@ -233,7 +167,7 @@ func demo(ctx context.Context, opts *options, j *job, out io.Writer) error {
 	case opts.cache == "keyring":
 		j.newCache = func() (tokencache.Cache, error) { return keyring.New(keyringService), nil }
 		fmt.Fprintf(out, "token cache: OS keychain, service %q\n", keyringService)
-		cleanup = deleteEntry
+		cleanup = demo.DeleteEntry
 	case opts.cacheDir == "":
 		dir, err := os.MkdirTemp("", "scheduled-pull-")
 		if err != nil {
@@ -249,7 +183,7 @@ func demo(ctx context.Context, opts *options, j *job, out io.Writer) error {
 		}
 		j.newCache = fileCache(dir)
 		fmt.Fprintf(out, "token cache: files in %s\n", dir)
-		cleanup = deleteEntry
+		cleanup = demo.DeleteEntry
 	}
 
 	var lastKey string
@@ -271,18 +205,17 @@ func demo(ctx context.Context, opts *options, j *job, out io.Writer) error {
 		if srv.Stats().TokenRequests > before {
 			how = "token fetched"
 		}
-		fmt.Fprintf(out, "run %d: %s; GET %s: %s\n", i, how, j.path, res.summary)
+		fmt.Fprintf(out, "run %d: %s; GET %s: %s\n", i, how, j.Path, res.summary)
 	}
 	n := srv.Stats().TokenRequests
-	fmt.Fprintf(out, "%d runs, %d token %s\n", opts.runs, n, plural(n, "request", "requests"))
+	fmt.Fprintf(out, "%d runs, %d token %s\n", opts.runs, n, demo.Plural(n, "request", "requests"))
 	return nil
 }
 
 // once runs the job once against a real server: one cron invocation.
 func once(ctx context.Context, opts *options, j *job, out io.Writer) error {
 	var err error
-	j.fhirBase = opts.fhirBase
-	j.signer, err = jwtassert.LoadPEMFile(opts.keyFile, jwtassert.Options{KeyID: opts.keyID})
+	j.signer, err = opts.LoadSigner()
 	if err != nil {
 		return err
 	}
@@ -303,7 +236,7 @@ func once(ctx context.Context, opts *options, j *job, out io.Writer) error {
 	if res.fetched {
 		how = "token fetched"
 	}
-	fmt.Fprintf(out, "%s; GET %s: %s\n", how, j.path, res.summary)
+	fmt.Fprintf(out, "%s; GET %s: %s\n", how, j.Path, res.summary)
 	return nil
 }
 
@@ -319,22 +252,13 @@ func fileCache(dir string) func() (tokencache.Cache, error) {
 	return func() (tokencache.Cache, error) { return tokencache.NewFile(dir) }
 }
 
-func deleteEntry(c tokencache.Cache, key string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c.Delete(ctx, key)
-}
-
 // job is what one invocation of the scheduled pull needs.
 type job struct {
-	fhirBase   string
-	clientID   string
-	scope      string
-	path       string
-	signer     *jwtassert.Signer
-	httpClient *http.Client
-	logger     *slog.Logger
-	newCache   func() (tokencache.Cache, error)
+	demo.Connection // where to pull from, as whom
+	signer          *jwtassert.Signer
+	httpClient      *http.Client
+	logger          *slog.Logger
+	newCache        func() (tokencache.Cache, error)
 }
 
 // result is the outcome of one run.
@@ -352,16 +276,16 @@ func (j *job) run(ctx context.Context) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	smart, err := oauthclient.DiscoverSMART(context.WithValue(ctx, oauth2.HTTPClient, j.httpClient), j.fhirBase)
+	smart, err := oauthclient.DiscoverSMART(context.WithValue(ctx, oauth2.HTTPClient, j.httpClient), j.FHIRBase)
 	if err != nil {
 		return nil, err
 	}
 	var fetched atomic.Bool
 	ts, err := oauthclient.NewTokenSource(oauthclient.Config{
 		TokenURL:   smart.TokenEndpoint,
-		ClientID:   j.clientID,
+		ClientID:   j.ClientID,
 		Auth:       oauthclient.PrivateKeyJWT{Signer: j.signer},
-		Scopes:     strings.Fields(j.scope),
+		Scopes:     strings.Fields(j.Scope),
 		Cache:      cache,
 		HTTPClient: j.httpClient,
 		Logger:     j.logger,
@@ -372,6 +296,9 @@ func (j *job) run(ctx context.Context) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A process exits after its run: Close lets a token request in flight
+	// finish, so that its token is stored and the cache lock released.
+	defer ts.Close()
 	// A cache that cannot be read would not stop the pull (the TokenSource
 	// logs the failure and fetches a token), but every run would then ask
 	// for a new token: fail clearly instead.
@@ -379,16 +306,16 @@ func (j *job) run(ctx context.Context) (*result, error) {
 		return nil, err
 	}
 
-	status, patients, err := getPatients(ctx, ts.Client(j.httpClient), strings.TrimSuffix(j.fhirBase, "/")+"/"+strings.TrimPrefix(j.path, "/"))
+	status, patients, err := demo.GetPatients(ctx, ts.Client(j.httpClient), j.URL())
 	if err != nil {
 		return nil, err
 	}
 	if status != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", j.path, statusText(status))
+		return nil, fmt.Errorf("GET %s: %s", j.Path, demo.StatusText(status))
 	}
 	return &result{
 		fetched:  fetched.Load(),
-		summary:  fmt.Sprintf("%s, %d %s", statusText(status), patients, plural(patients, "patient", "patients")),
+		summary:  fmt.Sprintf("%s, %d %s", demo.StatusText(status), patients, demo.Plural(patients, "patient", "patients")),
 		cache:    cache,
 		cacheKey: ts.CacheKey(),
 	}, nil
@@ -405,54 +332,4 @@ func checkCache(ctx context.Context, cache tokencache.Cache, key string) error {
 		return nil
 	}
 	return fmt.Errorf("token cache unusable: %w", err)
-}
-
-// getPatients GETs url and counts the Patient resources of the search
-// Bundle (or 1 for a single Patient) in a 200 answer.
-func getPatients(ctx context.Context, client *http.Client, url string) (status, patients int, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return 0, 0, err
-	}
-	req.Header.Set("Accept", "application/fhir+json")
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		io.Copy(io.Discard, io.LimitReader(resp.Body, maxBundleSize))
-		return resp.StatusCode, 0, nil
-	}
-	var body struct {
-		ResourceType string `json:"resourceType"`
-		Entry        []struct {
-			Resource struct {
-				ResourceType string `json:"resourceType"`
-			} `json:"resource"`
-		} `json:"entry"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxBundleSize)).Decode(&body); err != nil {
-		return resp.StatusCode, 0, fmt.Errorf("reading the FHIR response: %w", err)
-	}
-	if body.ResourceType == "Patient" {
-		return resp.StatusCode, 1, nil
-	}
-	for _, e := range body.Entry {
-		if e.Resource.ResourceType == "Patient" {
-			patients++
-		}
-	}
-	return resp.StatusCode, patients, nil
-}
-
-func statusText(code int) string {
-	return fmt.Sprintf("%d %s", code, http.StatusText(code))
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }

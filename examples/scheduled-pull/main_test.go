@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -14,33 +13,24 @@ import (
 
 	gokeyring "github.com/zalando/go-keyring"
 
-	"github.com/oauthkit/oauthkit/jwtassert"
-	"github.com/oauthkit/oauthkit/oauthtest"
+	"github.com/oauthkit/oauthkit/examples/internal/demotest"
 )
 
 // isolate makes a test independent of the caller's environment and keeps
 // the user's cache directory (tokens, lock files) out of it.
 func isolate(t *testing.T) (cacheHome string) {
 	t.Helper()
-	for _, name := range []string{"FHIR_BASE", "CLIENT_ID", "PRIVATE_KEY_FILE", "KEY_ID", "SCOPES"} {
-		t.Setenv(name, "")
-	}
+	demotest.ClearEnv(t)
 	cacheHome = t.TempDir()
 	t.Setenv("XDG_CACHE_HOME", cacheHome)
 	return cacheHome
 }
 
-// runProgram runs the program in-process and returns its exit code and output.
+// runProgram runs the program in-process and returns its exit code and
+// output, which must hold no secret.
 func runProgram(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	code = run(args, &out, &errOut)
-	for _, bad := range []string{"eyJ", "PRIVATE KEY", "Bearer "} {
-		if strings.Contains(out.String()+errOut.String(), bad) {
-			t.Errorf("output contains %q", bad)
-		}
-	}
-	return code, out.String(), errOut.String()
+	return demotest.Run(t, run, args...)
 }
 
 // runLines returns the "run N: …" lines of the demo output.
@@ -172,39 +162,6 @@ func TestKeyringUnavailable(t *testing.T) {
 	}
 }
 
-// realServer starts an oauthtest server with a registered backend client
-// and returns it with the path of the client's PEM key file.
-func realServer(t *testing.T) (*oauthtest.Server, string) {
-	t.Helper()
-	key, err := jwtassert.GenerateKey("ES384")
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := jwtassert.NewSigner(key, jwtassert.Options{KeyID: "k1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	jwks, err := jwtassert.JWKS(signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pemBytes, err := jwtassert.EncodePEM(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyFile := filepath.Join(t.TempDir(), "private.pem")
-	if err := os.WriteFile(keyFile, pemBytes, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	srv := oauthtest.NewServer()
-	t.Cleanup(srv.Close)
-	err = srv.RegisterClient(oauthtest.Client{ID: "app", JWKS: jwks, AuthMethod: oauthtest.AuthPrivateKeyJWT, Scopes: []string{"system/Patient.rs"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return srv, keyFile
-}
-
 // TestCronInvocations runs the program three times against one server, as
 // cron would: the first invocation fetches a token, the others reuse it.
 func TestCronInvocations(t *testing.T) {
@@ -218,7 +175,7 @@ func TestCronInvocations(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cacheHome := isolate(t)
-			srv, keyFile := realServer(t)
+			srv, keyFile := demotest.RealServer(t, "ES384", "system/Patient.rs")
 			args := []string{"-fhir-base", srv.FHIRBase(), "-client-id", "app", "-key", keyFile, "-kid", "k1"}
 			dir := filepath.Join(cacheHome, "oauthkit", "tokens")
 			if tt.cacheDir {
@@ -249,33 +206,14 @@ func TestCronInvocations(t *testing.T) {
 }
 
 func TestUsage(t *testing.T) {
-	real := []string{"-fhir-base", "https://fhir.example.org/R4", "-client-id", "app", "-key", "k.pem", "-kid", "k1"}
-	tests := []struct {
-		name     string
-		args     []string
-		wantCode int
-		wantErr  string
-	}{
-		{"help", []string{"-h"}, 0, "-cache-dir"},
-		{"unknown cache", []string{"-cache", "redis"}, 2, "-cache must be file or keyring"},
-		{"keyring with dir", []string{"-cache", "keyring", "-cache-dir", "/tmp/x"}, 2, "-cache-dir applies"},
-		{"zero runs", []string{"-runs", "0"}, 2, "-runs"},
-		{"runs with a real server", append([]string{"-runs", "2"}, real...), 2, "demo mode only"},
-		{"no client ID", []string{"-fhir-base", "https://fhir.example.org/R4", "-key", "k.pem", "-kid", "k1"}, 2, "-client-id"},
-		{"no key", []string{"-fhir-base", "https://fhir.example.org/R4", "-client-id", "app", "-kid", "k1"}, 2, "-key"},
-		{"no key ID", []string{"-fhir-base", "https://fhir.example.org/R4", "-client-id", "app", "-key", "k.pem"}, 2, "-kid"},
-		{"argument", []string{"extra"}, 2, "unexpected argument"},
+	tests := []demotest.UsageTest{
+		{Name: "help", Args: []string{"-h"}, WantCode: 0, WantErr: "-cache-dir"},
+		{Name: "unknown cache", Args: []string{"-cache", "redis"}, WantCode: 2, WantErr: "-cache must be file or keyring"},
+		{Name: "keyring with dir", Args: []string{"-cache", "keyring", "-cache-dir", "/tmp/x"}, WantCode: 2, WantErr: "-cache-dir applies"},
+		{Name: "zero runs", Args: []string{"-runs", "0"}, WantCode: 2, WantErr: "-runs"},
+		{Name: "runs with a real server", Args: append([]string{"-runs", "2"}, demotest.RealArgs()...), WantCode: 2, WantErr: "demo mode only"},
+		{Name: "argument", Args: []string{"extra"}, WantCode: 2, WantErr: "unexpected argument"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			isolate(t)
-			code, _, stderr := runProgram(t, tt.args...)
-			if code != tt.wantCode {
-				t.Errorf("exit code %d, want %d", code, tt.wantCode)
-			}
-			if !strings.Contains(stderr, tt.wantErr) {
-				t.Errorf("stderr %q does not contain %q", stderr, tt.wantErr)
-			}
-		})
-	}
+	tests = append(tests, demotest.RegistrationUsageTests()...)
+	demotest.CheckUsage(t, run, func(t *testing.T) { isolate(t) }, tests)
 }
