@@ -138,6 +138,22 @@ func (s *TokenSource) invalidate(st *tokenState) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	// Under the cache's lock, so that a refresh in another process cannot
+	// land between this read and write (which would put a redeemed refresh
+	// token back). Without the lock the entry is left alone: lastInvalid
+	// already keeps this process from adopting the rejected token.
+	if s.locker != nil {
+		unlock, err := s.locker.Lock(ctx, s.key)
+		if err != nil {
+			s.log.Warn("oauthclient: cache lock unavailable; rejected token left in cache", "err", err)
+			return
+		}
+		defer func() {
+			if err := unlock(); err != nil {
+				s.log.Warn("oauthclient: release cache lock", "err", err)
+			}
+		}()
+	}
 	e, err := s.cfg.Cache.Load(ctx, s.key)
 	if err != nil || e.AccessToken != st.entry.AccessToken {
 		return

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // File is a Cache and Locker that keeps one file per key in a directory:
@@ -128,7 +129,24 @@ func (f *File) Store(ctx context.Context, key string, e *Entry) error {
 	if err := syncDir(f.dir); err != nil {
 		return fmt.Errorf("tokencache: store %s: sync directory: %w", key, err)
 	}
+	f.sweepTemps(key)
 	return nil
+}
+
+// staleTempAge is how old a temporary file must be before Store removes
+// it: a process killed between creating and renaming one leaves it behind
+// (it holds a copy of a token, 0600). A Store in progress is far younger.
+const staleTempAge = 10 * time.Minute
+
+// sweepTemps removes stale temporary files of key. Errors are ignored: the
+// files are private and a later Store tries again.
+func (f *File) sweepTemps(key string) {
+	names, _ := filepath.Glob(filepath.Join(f.dir, "."+key+".tmp-*"))
+	for _, name := range names {
+		if fi, err := os.Lstat(name); err == nil && fi.Mode().IsRegular() && time.Since(fi.ModTime()) > staleTempAge {
+			os.Remove(name)
+		}
+	}
 }
 
 // Delete removes the entry stored under key, if any. The lock file stays.

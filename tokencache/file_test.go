@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func newTestFile(t *testing.T) *File {
@@ -208,15 +209,6 @@ func TestFileFailedStoreKeepsPreviousEntry(t *testing.T) {
 				return syscall.ENOSPC
 			}
 		}},
-		{"read-only directory", func(t *testing.T, f *File) {
-			if runtime.GOOS == "windows" || os.Geteuid() == 0 {
-				t.Skip("root and Windows ignore directory permissions; covered by the other cases")
-			}
-			if err := os.Chmod(f.Dir(), 0o500); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { os.Chmod(f.Dir(), 0o700) })
-		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -272,5 +264,33 @@ func TestDefaultDir(t *testing.T) {
 	}
 	if !strings.HasSuffix(dir, filepath.Join("oauthkit", "tokens")) {
 		t.Errorf("DefaultDir = %s", dir)
+	}
+}
+
+func TestStoreSweepsStaleTempFiles(t *testing.T) {
+	f := newTestFile(t)
+	ctx := context.Background()
+	stale := filepath.Join(f.Dir(), ".v1-k.tmp-123")
+	young := filepath.Join(f.Dir(), ".v1-k.tmp-456")
+	other := filepath.Join(f.Dir(), ".v1-other.tmp-789")
+	for _, name := range []string{stale, young, other} {
+		if err := os.WriteFile(name, []byte("left by a killed process"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(stale, old, old)
+	os.Chtimes(other, old, old)
+	if err := f.Store(ctx, "v1-k", &Entry{AccessToken: "a", TokenType: "Bearer"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Error("stale temporary file of the key not removed")
+	}
+	if _, err := os.Stat(young); err != nil {
+		t.Error("a young temporary file (a Store in progress) was removed")
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Error("another key's temporary file was removed")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -144,8 +145,17 @@ func TestDemoKeyring(t *testing.T) {
 }
 
 func TestKeyringUnavailable(t *testing.T) {
-	if keyringUsable() == nil {
-		t.Skip("an OS keychain is usable here")
+	if os.Getenv("OAUTHKIT_TEST_NO_KEYCHAIN") == "" {
+		// The D-Bus session connection is made once per process, so the
+		// case without a keychain runs in a child process of its own.
+		cmd := exec.Command(os.Args[0], "-test.run=^TestKeyringUnavailable$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "OAUTHKIT_TEST_NO_KEYCHAIN=1",
+			// A session bus address that leads nowhere: no Secret Service.
+			"DBUS_SESSION_BUS_ADDRESS=unix:path="+t.TempDir()+"/no-bus")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("child: %v\n%s", err, out)
+		}
+		return
 	}
 	isolate(t)
 	code, stdout, stderr := runProgram(t, "-cache", "keyring")

@@ -167,7 +167,7 @@ const helperEnv = "REDISCACHE_TEST_HELPER_ADDR"
 func TestHelperProcess(t *testing.T) {
 	addr := os.Getenv(helperEnv)
 	if addr == "" {
-		t.Skip("helper process for TestLockCrashedHolder")
+		return // not started as a helper process of TestLockCrashedHolder
 	}
 	c, err := New(redis.NewClient(&redis.Options{Addr: addr}), &Options{LockLease: 500 * time.Millisecond})
 	if err != nil {
