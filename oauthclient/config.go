@@ -102,11 +102,11 @@ func (c *Config) validate() error {
 		return errors.New("oauthclient: Config.TokenURL is required")
 	}
 	if err := checkURL(c.TokenURL, c.InsecureAllowHTTP); err != nil {
-		return fmt.Errorf("oauthclient: Config.TokenURL: %w", err)
+		return fieldError("Config.TokenURL", err)
 	}
 	if c.RevocationURL != "" {
 		if err := checkURL(c.RevocationURL, c.InsecureAllowHTTP); err != nil {
-			return fmt.Errorf("oauthclient: Config.RevocationURL: %w", err)
+			return fieldError("Config.RevocationURL", err)
 		}
 	}
 	if c.ClientID == "" {
@@ -171,6 +171,14 @@ func (c *Config) validate() error {
 		c.FetchTimeout = 60 * time.Second
 	}
 	return nil
+}
+
+// fieldError names the configuration field a URL error is about.
+func fieldError(field string, err error) error {
+	if errors.Is(err, ErrInsecureURL) {
+		return fmt.Errorf("%w (%s)", err, field)
+	}
+	return fmt.Errorf("oauthclient: %s: %w", field, err)
 }
 
 // checkURL accepts https URLs, and http URLs to loopback hosts.

@@ -86,7 +86,7 @@ func Login(ctx context.Context, cfg LoginConfig) (*oauth2.Token, error) {
 	}
 	for _, u := range []string{cfg.AuthURL, cfg.TokenURL} {
 		if err := checkURL(u, cfg.InsecureAllowHTTP); err != nil {
-			return nil, fmt.Errorf("oauthclient: login: %w", err)
+			return nil, fieldError("LoginConfig", err)
 		}
 	}
 	if cfg.Auth == nil {
