@@ -3,10 +3,10 @@ package interop
 import (
 	"context"
 	"errors"
+	"github.com/oauthkit/oauthkit/internal/testclock"
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -76,24 +76,9 @@ func mustReadPatient(t testing.TB, p *Provider, client *http.Client) *http.Respo
 
 // fakeClock is an adjustable clock for Config.Now: the SDK believes time
 // has passed while the server does not.
-type fakeClock struct {
-	mu  sync.Mutex // guards now
-	now time.Time
-}
+type fakeClock = testclock.Clock
 
-func newFakeClock() *fakeClock { return &fakeClock{now: time.Now()} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+func newFakeClock() *fakeClock { return testclock.New(time.Now()) }
 
 // TestSDKClientAuthMethods gets a client_credentials token with every client
 // authentication method and reads the protected resource through

@@ -1,29 +1,11 @@
 package oauthtest_test
 
 import (
+	"github.com/oauthkit/oauthkit/internal/testclock"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 )
-
-// fakeClock is a settable clock for Server.SetNow.
-type fakeClock struct {
-	mu sync.Mutex // guards t
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 func TestRefreshReuseGrace(t *testing.T) {
 	tests := []struct {
@@ -43,8 +25,8 @@ func TestRefreshReuseGrace(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
-			clk := &fakeClock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
-			e.srv.SetNow(clk.now)
+			clk := testclock.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
+			e.srv.SetNow(clk.Now)
 			if tt.grace != 0 {
 				e.srv.SetRefreshReuseGrace(tt.grace)
 			}
@@ -56,7 +38,7 @@ func TestRefreshReuseGrace(t *testing.T) {
 			if r1.status != http.StatusOK || r1.str("refresh_token") == "" {
 				t.Fatalf("first refresh: %v", r1)
 			}
-			clk.advance(tt.after)
+			clk.Advance(tt.after)
 
 			r2 := e.refresh(t, rt0, "")
 			st := e.srv.Stats()
@@ -97,7 +79,7 @@ func TestRefreshReuseGrace(t *testing.T) {
 				t.Errorf("refresh token of the grace rotation: %v", r)
 			}
 			// Presenting it again does not extend the period.
-			clk.advance(tt.grace)
+			clk.Advance(tt.grace)
 			if r := e.refresh(t, rt0, ""); r.str("error") != "invalid_grant" {
 				t.Errorf("reuse after grace: %v, want invalid_grant", r)
 			}
