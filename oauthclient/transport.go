@@ -109,8 +109,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	t.invalidate(handle)
 	hdr2, _, err := t.header(req.Context())
-	if err != nil {
-		return resp, nil // the original 401 stands
+	if err != nil || hdr2[0] == hdr[0] {
+		return resp, nil // no other token to try: the original 401 stands
 	}
 	r2 := withAuth(req, hdr2)
 	if req.GetBody != nil && req.Body != nil && req.Body != http.NoBody {

@@ -240,3 +240,19 @@ func (f failRT) RoundTrip(*http.Request) (*http.Response, error) {
 	f.t.Error("base transport called")
 	return nil, errors.New("unexpected")
 }
+
+func TestStaticSourceIsNotRetriedWithTheSameToken(t *testing.T) {
+	st, _ := NewStatic("revoked-long-lived-token")
+	rs := newResourceServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		w.WriteHeader(401)
+	})
+	resp, err := st.Client(nil).Get(rs.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 || rs.requests.Load() != 1 {
+		t.Fatalf("status %d after %d requests; want the 401 after 1", resp.StatusCode, rs.requests.Load())
+	}
+}
