@@ -75,6 +75,11 @@ type Config struct {
 	// FetchTimeout bounds a background refresh and a fetch shared by
 	// several callers. Optional; default 60 s.
 	FetchTimeout time.Duration
+	// CacheTimeout bounds one Load or Store of Cache, so that a hung shared
+	// cache (a Redis that stopped answering) costs a token request, not a
+	// stall. Lock waits are bounded by FetchTimeout instead, since they may
+	// wait for another process's token request. Optional; default 5 s.
+	CacheTimeout time.Duration
 	// RevocationURL is the RFC 7009 revocation endpoint used by Revoke.
 	// Optional.
 	RevocationURL string
@@ -169,6 +174,9 @@ func (c *Config) validate() error {
 	}
 	if c.FetchTimeout == 0 {
 		c.FetchTimeout = 60 * time.Second
+	}
+	if c.CacheTimeout == 0 {
+		c.CacheTimeout = 5 * time.Second
 	}
 	return nil
 }

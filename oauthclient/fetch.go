@@ -55,7 +55,10 @@ func (s *TokenSource) fetch(ctx context.Context, c *call) (*tokenState, error) {
 	}
 	e := s.newEntry(raw, prev, issued)
 	if s.cfg.Cache != nil {
-		if err := s.cfg.Cache.Store(ctx, s.key, e); err != nil {
+		sctx, cancel := context.WithTimeout(ctx, s.cfg.CacheTimeout)
+		err := s.cfg.Cache.Store(sctx, s.key, e)
+		cancel()
+		if err != nil {
 			s.log.Error("oauthclient: could not persist the new token; it is kept in memory", "err", err)
 		}
 	}
@@ -69,6 +72,8 @@ func (s *TokenSource) fetch(ctx context.Context, c *call) (*tokenState, error) {
 }
 
 func (s *TokenSource) load(ctx context.Context) *tokencache.Entry {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.CacheTimeout)
+	defer cancel()
 	e, err := s.cfg.Cache.Load(ctx, s.key)
 	switch {
 	case err == nil:

@@ -518,3 +518,36 @@ func TestCloseWaitsForFetchAndStopsRefreshing(t *testing.T) {
 		t.Fatalf("requests after Close: %d", srv.requests())
 	}
 }
+
+// hangingCache never answers until its context ends, like a Redis that
+// stopped responding.
+type hangingCache struct{ calls atomic.Int64 }
+
+func (h *hangingCache) Load(ctx context.Context, _ string) (*tokencache.Entry, error) {
+	h.calls.Add(1)
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func (h *hangingCache) Store(ctx context.Context, _ string, _ *tokencache.Entry) error {
+	h.calls.Add(1)
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (h *hangingCache) Delete(ctx context.Context, _ string) error { return nil }
+
+func TestHungCacheCostsATokenRequestNotAStall(t *testing.T) {
+	srv := newTokenServer(t, func(w http.ResponseWriter, r *http.Request, n int64) { writeToken(w, n, 3600, nil) })
+	cache := &hangingCache{}
+	ts := newTS(t, Config{TokenURL: srv.URL, Cache: cache, CacheTimeout: 20 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tok, err := ts.Token(ctx)
+	if err != nil || tok.AccessToken != "tok-1" {
+		t.Fatalf("Token with a hung cache: %v", err)
+	}
+	if cache.calls.Load() != 2 || srv.requests() != 1 {
+		t.Fatalf("cache calls %d (want a Load and a Store), token requests %d", cache.calls.Load(), srv.requests())
+	}
+}
