@@ -19,31 +19,34 @@ func (s *TokenSource) fetch(ctx context.Context, c *call) (*tokenState, error) {
 	if cur != nil {
 		prev = cur.entry
 	}
-	if s.cfg.Cache != nil {
-		if e := s.load(ctx); e != nil {
-			if st := s.adoptable(e, cur, c.background); st != nil {
-				return st, nil
-			}
-			prev = newer(prev, e)
+	// fromCache adopts a token another process stored, or notes the newest
+	// entry (its refresh token is the one to redeem).
+	fromCache := func() *tokenState {
+		e := s.load(ctx)
+		if e == nil {
+			return nil
 		}
-		if s.locker != nil {
-			unlock, err := s.locker.Lock(ctx, s.key)
-			switch {
-			case err != nil && ctx.Err() != nil:
-				return nil, fmt.Errorf("oauthclient: wait for cache lock: %w", ctx.Err())
-			case err != nil:
-				s.log.Warn("oauthclient: cache lock unavailable; fetching without it", "err", err)
-			default:
-				defer func() {
-					if err := unlock(); err != nil {
-						s.log.Warn("oauthclient: release cache lock", "err", err)
-					}
-				}()
-				if e := s.load(ctx); e != nil {
-					if st := s.adoptable(e, cur, c.background); st != nil {
-						return st, nil
-					}
-					prev = newer(prev, e)
+		if st := s.adoptable(e, cur, c.background); st != nil {
+			return st
+		}
+		prev = newer(prev, e)
+		return nil
+	}
+	if s.cfg.Cache != nil {
+		if st := fromCache(); st != nil {
+			return st, nil
+		}
+		unlock, err := s.lockCache(ctx)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return nil, fmt.Errorf("oauthclient: wait for cache lock: %w", ctx.Err())
+		case err != nil:
+			s.log.Warn("oauthclient: cache lock unavailable; fetching without it", "err", err)
+		default:
+			defer unlock()
+			if s.locker != nil { // re-check: the lock holder before us may have stored one
+				if st := fromCache(); st != nil {
+					return st, nil
 				}
 			}
 		}
@@ -86,6 +89,24 @@ func (s *TokenSource) load(ctx context.Context) *tokencache.Entry {
 		s.log.Warn("oauthclient: cache load failed", "err", err)
 	}
 	return nil
+}
+
+// lockCache takes the cache's cross-process lock for this source's key; a
+// cache that is not a tokencache.Locker needs none. The returned function
+// releases it, logging a failure to do so.
+func (s *TokenSource) lockCache(ctx context.Context) (unlock func(), err error) {
+	if s.locker == nil {
+		return func() {}, nil
+	}
+	release, err := s.locker.Lock(ctx, s.key)
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		if err := release(); err != nil {
+			s.log.Warn("oauthclient: release cache lock", "err", err)
+		}
+	}, nil
 }
 
 // adoptable returns the state for a cached entry worth using instead of a
@@ -147,18 +168,12 @@ func (s *TokenSource) invalidate(st *tokenState) {
 	// land between this read and write (which would put a redeemed refresh
 	// token back). Without the lock the entry is left alone: lastInvalid
 	// already keeps this process from adopting the rejected token.
-	if s.locker != nil {
-		unlock, err := s.locker.Lock(ctx, s.key)
-		if err != nil {
-			s.log.Warn("oauthclient: cache lock unavailable; rejected token left in cache", "err", err)
-			return
-		}
-		defer func() {
-			if err := unlock(); err != nil {
-				s.log.Warn("oauthclient: release cache lock", "err", err)
-			}
-		}()
+	unlock, err := s.lockCache(ctx)
+	if err != nil {
+		s.log.Warn("oauthclient: cache lock unavailable; rejected token left in cache", "err", err)
+		return
 	}
+	defer unlock()
 	e, err := s.cfg.Cache.Load(ctx, s.key)
 	if err != nil || e.AccessToken != st.entry.AccessToken {
 		return

@@ -194,21 +194,7 @@ func Login(ctx context.Context, cfg LoginConfig) (*oauth2.Token, error) {
 	if err != nil {
 		return nil, fmt.Errorf("oauthclient: login: exchange code: %w", err)
 	}
-	tok := &oauth2.Token{AccessToken: raw.AccessToken, TokenType: "Bearer", RefreshToken: raw.RefreshToken}
-	if raw.HasExpiresIn {
-		tok.Expiry = issued.Add(time.Duration(raw.ExpiresIn) * time.Second)
-	}
-	extra := map[string]any{}
-	for k, v := range raw.Extra {
-		extra[k] = v
-	}
-	if raw.Scope != "" {
-		extra["scope"] = raw.Scope
-	}
-	if raw.IDToken != "" {
-		extra["id_token"] = raw.IDToken
-	}
-	return tok.WithExtra(extra), nil
+	return tokenFromEntry(entryFromResponse(raw, issued)), nil
 }
 
 // randomString returns n random bytes, base64url-encoded.

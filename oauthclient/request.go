@@ -93,18 +93,26 @@ func (s *TokenSource) classify(err error) error {
 	return err
 }
 
-// newEntry turns a token response into a cache entry. The expiry counts
-// from when the request was sent, so transit time is on the safe side.
+// newEntry turns a token response into a cache entry, keeping the previous
+// refresh token when a refresh returned none.
 func (s *TokenSource) newEntry(raw *tokenendpoint.Token, prev *tokencache.Entry, issued time.Time) *tokencache.Entry {
+	e := entryFromResponse(raw, issued)
+	if _, ok := s.cfg.Grant.(RefreshToken); ok && e.RefreshToken == "" && prev != nil {
+		e.RefreshToken = prev.RefreshToken
+	}
+	return e
+}
+
+// entryFromResponse turns a token response into a cache entry. The expiry
+// counts from issued, when the request was sent, so transit time is on the
+// safe side.
+func entryFromResponse(raw *tokenendpoint.Token, issued time.Time) *tokencache.Entry {
 	e := &tokencache.Entry{AccessToken: raw.AccessToken, TokenType: raw.TokenType, RefreshToken: raw.RefreshToken, Scope: raw.Scope, Updated: issued}
 	switch {
 	case raw.HasExpiresIn:
 		e.Expiry = issued.Add(time.Duration(raw.ExpiresIn) * time.Second)
 	default:
 		e.Expiry = jwtExpiry(raw.AccessToken)
-	}
-	if _, ok := s.cfg.Grant.(RefreshToken); ok && e.RefreshToken == "" && prev != nil {
-		e.RefreshToken = prev.RefreshToken
 	}
 	if len(raw.Extra) > 0 || raw.IDToken != "" || raw.IssuedTokenType != "" {
 		e.Extra = make(map[string]any, len(raw.Extra)+2)
@@ -121,23 +129,30 @@ func (s *TokenSource) newEntry(raw *tokenendpoint.Token, prev *tokencache.Entry,
 	return e
 }
 
-// newState computes the header and the refresh and expiry instants.
-func (s *TokenSource) newState(e *tokencache.Entry) *tokenState {
+// tokenFromEntry is the *oauth2.Token for a cache entry: token type
+// normalised to "Bearer", scope and the extra members in Extra.
+func tokenFromEntry(e *tokencache.Entry) *oauth2.Token {
 	typ := "Bearer"
 	if e.TokenType != "" && !strings.EqualFold(e.TokenType, "bearer") {
 		typ = e.TokenType
 	}
 	tok := &oauth2.Token{AccessToken: e.AccessToken, TokenType: typ, RefreshToken: e.RefreshToken, Expiry: e.Expiry}
-	extra := map[string]any{}
+	if len(e.Extra) == 0 && e.Scope == "" {
+		return tok
+	}
+	extra := make(map[string]any, len(e.Extra)+1)
 	for k, v := range e.Extra {
 		extra[k] = v
 	}
 	if e.Scope != "" {
 		extra["scope"] = e.Scope
 	}
-	if len(extra) > 0 {
-		tok = tok.WithExtra(extra)
-	}
+	return tok.WithExtra(extra)
+}
+
+// newState computes the header and the refresh and expiry instants.
+func (s *TokenSource) newState(e *tokencache.Entry) *tokenState {
+	tok := tokenFromEntry(e)
 	st := &tokenState{entry: e, tok: tok, header: []string{"Bearer " + e.AccessToken}}
 	if !e.Expiry.IsZero() {
 		lifetime := e.Expiry.Sub(e.Updated)

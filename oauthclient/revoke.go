@@ -2,12 +2,9 @@ package oauthclient
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/oauthkit/oauthkit/internal/tokenendpoint"
 	"github.com/oauthkit/oauthkit/tokencache"
@@ -45,27 +42,14 @@ func (s *TokenSource) Revoke(ctx context.Context) error {
 	if err := s.cfg.Auth.Apply(ar); err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.RevocationURL, strings.NewReader(form.Encode()))
+	resp, err := tokenendpoint.Post(ctx, s.hc, &tokenendpoint.Request{URL: s.cfg.RevocationURL, Form: form, Header: ar.Header})
 	if err != nil {
 		return fmt.Errorf("oauthclient: revoke: %w", err)
 	}
-	for k, v := range ar.Header {
-		req.Header[k] = v
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := s.hc.Do(req)
-	if err != nil {
-		return &TokenError{Err: fmt.Errorf("revoke: %w", err)}
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, tokenendpoint.MaxBodySize))
 	if resp.StatusCode != http.StatusOK {
-		_, perr := tokenendpoint.Parse(resp.StatusCode, resp.Header.Get("Content-Type"), body)
-		var te *TokenError
-		if errors.As(perr, &te) {
-			return fmt.Errorf("oauthclient: revoke: %w", te)
-		}
-		return fmt.Errorf("oauthclient: revoke: status %d", resp.StatusCode)
+		// Parse turns the RFC 7009 §2.2.1 error response into a *TokenError.
+		_, err := tokenendpoint.Parse(resp.StatusCode, resp.Header.Get("Content-Type"), resp.Body)
+		return fmt.Errorf("oauthclient: revoke: %w", err)
 	}
 	s.cur.Store(nil)
 	if s.cfg.Cache != nil {

@@ -18,10 +18,18 @@ type Request struct {
 	Header http.Header // extra headers (Authorization for client_secret_basic)
 }
 
-// Do POSTs the form to the token endpoint and parses the answer. The client
-// should not follow redirects; a 3xx answer is an error wrapping
-// ErrRedirect. now is the clock used for Retry-After dates.
-func Do(ctx context.Context, client *http.Client, r *Request, now func() time.Time) (*Token, error) {
+// Response is a token-endpoint (or revocation-endpoint) answer, its body
+// read through the MaxBodySize limit.
+type Response struct {
+	StatusCode int
+	Header     http.Header
+	Body       []byte
+}
+
+// Post sends the form and reads the answer. The client should not follow
+// redirects; a 3xx answer is an error wrapping ErrRedirect. Failures are
+// *Error values (or ctx's error once ctx is done).
+func Post(ctx context.Context, client *http.Client, r *Request) (*Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.URL, strings.NewReader(r.Form.Encode()))
 	if err != nil {
 		return nil, &Error{Err: fmt.Errorf("build request: %w", redactURLError(err))}
@@ -49,7 +57,17 @@ func Do(ctx context.Context, client *http.Client, r *Request, now func() time.Ti
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		return nil, &Error{StatusCode: resp.StatusCode, Err: ErrRedirect}
 	}
-	tok, err := Parse(resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	return &Response{StatusCode: resp.StatusCode, Header: resp.Header, Body: body}, nil
+}
+
+// Do posts the form to the token endpoint and parses the answer as a token
+// response. now is the clock used for Retry-After dates.
+func Do(ctx context.Context, client *http.Client, r *Request, now func() time.Time) (*Token, error) {
+	resp, err := Post(ctx, client, r)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := Parse(resp.StatusCode, resp.Header.Get("Content-Type"), resp.Body)
 	if e, ok := err.(*Error); ok && (resp.StatusCode == 429 || resp.StatusCode == 503) {
 		e.RetryAfter = RetryAfter(resp.Header.Get("Retry-After"), now)
 	}
