@@ -1,10 +1,13 @@
 package oauthclient
 
 import (
+	"strings"
+
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"github.com/oauthkit/oauthkit/internal/testclock"
+	"golang.org/x/oauth2"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -80,3 +83,22 @@ var fastRetry = &RetryPolicy{InitialInterval: 10 * time.Millisecond, MaxInterval
 func itoa(n int64) string { return fmt.Sprint(n) }
 
 func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+// serial names a token of tokenServer ("tok-N") by its number, so that
+// failure messages never print a token.
+func serial(tok any) string {
+	var at string
+	switch t := tok.(type) {
+	case string:
+		at = t
+	case *oauth2.Token:
+		if t == nil {
+			return "no token"
+		}
+		at = t.AccessToken
+	}
+	if n, ok := strings.CutPrefix(at, "tok-"); ok {
+		return "token #" + n
+	}
+	return fmt.Sprintf("a token of length %d", len(at))
+}

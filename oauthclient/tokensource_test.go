@@ -50,7 +50,7 @@ func TestOneFetchForManyGoroutines(t *testing.T) {
 	}
 	for tok := range tokens {
 		if tok != "tok-1" {
-			t.Fatalf("got token %q, want tok-1", tok)
+			t.Fatalf("got %s, want token #1", serial(tok))
 		}
 	}
 	if got := srv.requests(); got != 1 {
@@ -100,7 +100,7 @@ func TestShortLivedTokenIsReused(t *testing.T) {
 	for i := 0; i < 100; i++ {
 		tok, err := ts.Token(ctx)
 		if err != nil || tok.AccessToken != "tok-1" {
-			t.Fatalf("call %d: %v %v", i, tok, err)
+			t.Fatalf("call %d: %s %v", i, serial(tok), err)
 		}
 	}
 	clock.Advance(1900 * time.Millisecond) // still fresh: 4 s token, 1 s leeway, 1 s window
@@ -128,12 +128,12 @@ func TestTokenStates(t *testing.T) {
 	ts := newTS(t, Config{TokenURL: srv.URL, Now: clock.Now, ErrorCooldown: time.Second})
 	ctx := context.Background()
 	if tok, err := ts.Token(ctx); err != nil || tok.AccessToken != "tok-1" {
-		t.Fatalf("first: %v %v", tok, err)
+		t.Fatalf("first: %s %v", serial(tok), err)
 	}
 	<-bgStarted
 	clock.Advance(64 * time.Second)
 	if tok, _ := ts.Token(ctx); tok.AccessToken != "tok-1" || srv.requests() != 1 {
-		t.Fatalf("fresh state: token %s, %d requests", tok.AccessToken, srv.requests())
+		t.Fatalf("fresh state: %s, %d requests", serial(tok), srv.requests())
 	}
 
 	// Window: the current token comes back at once, one background refresh fails.
@@ -141,7 +141,7 @@ func TestTokenStates(t *testing.T) {
 	clock.Advance(2 * time.Second)
 	for i := 0; i < 50; i++ {
 		if tok, err := ts.Token(ctx); err != nil || tok.AccessToken != "tok-1" {
-			t.Fatalf("window call %d: %v %v", i, tok, err)
+			t.Fatalf("window call %d: %s %v", i, serial(tok), err)
 		}
 	}
 	<-bgStarted
@@ -150,7 +150,7 @@ func TestTokenStates(t *testing.T) {
 		t.Fatalf("window: %d requests, want 2 (exactly one background refresh)", srv.requests())
 	}
 	if tok, err := ts.Token(ctx); err != nil || tok.AccessToken != "tok-1" {
-		t.Fatalf("a failed background refresh replaced the valid token: %v %v", tok, err)
+		t.Fatalf("a failed background refresh replaced the valid token: %s %v", serial(tok), err)
 	}
 	// The background refresh is tried again after its cool-down, and succeeds.
 	fail.Store(false)
@@ -159,13 +159,13 @@ func TestTokenStates(t *testing.T) {
 	<-bgStarted
 	waitIdle(t, ts)
 	if tok, _ := ts.Token(ctx); tok.AccessToken != "tok-3" {
-		t.Fatalf("after background refresh: %s, want tok-3", tok.AccessToken)
+		t.Fatalf("after background refresh: %s, want token #3", serial(tok))
 	}
 
 	// Expired: callers wait for a fetch.
 	clock.Advance(200 * time.Second)
 	if tok, err := ts.Token(ctx); err != nil || tok.AccessToken != "tok-4" {
-		t.Fatalf("expired: %v %v", tok, err)
+		t.Fatalf("expired: %s %v", serial(tok), err)
 	}
 }
 
@@ -506,7 +506,7 @@ func TestCloseWaitsForFetchAndStopsRefreshing(t *testing.T) {
 	close(release)
 	<-closed
 	if tok, err := ts.Token(context.Background()); err != nil || tok.AccessToken != "tok-2" {
-		t.Fatalf("valid token after Close: %v %v", tok, err)
+		t.Fatalf("valid token after Close: %s %v", serial(tok), err)
 	}
 	clock.Advance(70 * time.Second) // window again: no refresh after Close
 	ts.Token(context.Background())
