@@ -59,10 +59,15 @@ var ErrDiscovery = errors.New("oauthclient: discovery failed")
 // maxMetadataSize bounds a discovery document.
 const maxMetadataSize = 1 << 20
 
-// DiscoverSMART reads {fhirBase}/.well-known/smart-configuration. The HTTP
-// client is the one stored in ctx under oauth2.HTTPClient, else
-// http.DefaultClient.
+// DiscoverSMART reads {fhirBase}/.well-known/smart-configuration. fhirBase
+// must be https (or http to a loopback address). The HTTP client is the one
+// stored in ctx under oauth2.HTTPClient, else http.DefaultClient.
 func DiscoverSMART(ctx context.Context, fhirBase string) (*SMARTConfiguration, error) {
+	// Over plain http, anyone on the path could name their own token
+	// endpoint and receive the client's credentials.
+	if err := checkURL(fhirBase, false); err != nil {
+		return nil, fmt.Errorf("%w: FHIR base: %v", ErrDiscovery, err)
+	}
 	u := strings.TrimRight(fhirBase, "/") + "/.well-known/smart-configuration"
 	body, err := getJSON(ctx, u)
 	if err != nil {

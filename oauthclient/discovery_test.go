@@ -418,3 +418,24 @@ func FuzzParseServerMetadata(f *testing.F) {
 		}
 	})
 }
+
+func TestDiscoverSMARTRefusesPlainHTTPBase(t *testing.T) {
+	calls := 0
+	client := &http.Client{Transport: roundTripFunc(func(*http.Request) (*http.Response, error) {
+		calls++
+		return nil, errors.New("no request may be sent")
+	})}
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, client)
+	for _, base := range []string{"http://fhir.example.org/R4", "ftp://fhir.example.org/R4", "/R4"} {
+		if _, err := DiscoverSMART(ctx, base); !errors.Is(err, ErrDiscovery) {
+			t.Errorf("DiscoverSMART(%q) = %v, want ErrDiscovery", base, err)
+		}
+	}
+	if calls != 0 {
+		t.Fatalf("%d discovery requests sent to an insecure base", calls)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
