@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 )
 
@@ -61,7 +62,10 @@ type Entry struct {
 	Updated time.Time
 }
 
-// Clone returns a deep copy of e (nil for nil).
+// Clone returns a deep copy of e (nil for nil): the maps and slices that
+// JSON decoding puts in Extra (map[string]any, []any, and also []string) are
+// copied at every depth, so that the copy shares no mutable value with e.
+// Other values in Extra are copied as they are.
 func (e *Entry) Clone() *Entry {
 	if e == nil {
 		return nil
@@ -70,10 +74,39 @@ func (e *Entry) Clone() *Entry {
 	if e.Extra != nil {
 		c.Extra = make(map[string]any, len(e.Extra))
 		for k, v := range e.Extra {
-			c.Extra[k] = v
+			c.Extra[k] = cloneValue(v)
 		}
 	}
 	return &c
+}
+
+// cloneValue returns a deep copy of the maps and slices JSON decoding makes;
+// other values are returned as they are. Nil maps and slices stay nil.
+func cloneValue(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		if v == nil {
+			return v
+		}
+		m := make(map[string]any, len(v))
+		for k, x := range v {
+			m[k] = cloneValue(x)
+		}
+		return m
+	case []any:
+		if v == nil {
+			return v
+		}
+		s := make([]any, len(v))
+		for i, x := range v {
+			s[i] = cloneValue(x)
+		}
+		return s
+	case []string:
+		return slices.Clone(v)
+	default:
+		return v
+	}
 }
 
 // Valid reports whether e holds an access token that has not expired at now.

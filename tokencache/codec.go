@@ -106,19 +106,23 @@ func Decode(b []byte) (*Entry, error) {
 	if len(b) == 0 {
 		return nil, fmt.Errorf("tokencache: decode entry: %w: empty", ErrCorrupt)
 	}
-	// First find the version alone, so that an unknown version is reported
-	// as such even if its other members would not fit this version.
-	var head struct {
-		V json.RawMessage `json:"v"`
-	}
-	if err := decodeStrict(b, &head); err != nil {
-		return nil, fmt.Errorf("tokencache: decode entry: %w", err)
-	}
-	if string(head.V) != "1" {
-		return nil, fmt.Errorf("tokencache: decode entry: %w: unsupported format version (want %d)", ErrCorrupt, FormatVersion)
-	}
 	var w wireEntry
-	if err := decodeStrict(b, &w); err != nil {
+	if err := decodeStrict(b, &w); err != nil || w.V != FormatVersion {
+		// Find the version alone, so that an unknown version is reported as
+		// such even if its other members would not fit this version.
+		var head struct {
+			V json.RawMessage `json:"v"`
+		}
+		if err := decodeStrict(b, &head); err != nil {
+			return nil, fmt.Errorf("tokencache: decode entry: %w", err)
+		}
+		if string(head.V) != "1" {
+			return nil, fmt.Errorf("tokencache: decode entry: %w: unsupported format version (want %d)", ErrCorrupt, FormatVersion)
+		}
+		if err == nil {
+			// Unreachable: "v" is exactly 1 yet did not decode as 1.
+			err = fmt.Errorf("%w: unsupported format version (want %d)", ErrCorrupt, FormatVersion)
+		}
 		return nil, fmt.Errorf("tokencache: decode entry: %w", err)
 	}
 	e := &Entry{

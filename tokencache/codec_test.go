@@ -131,6 +131,8 @@ func TestDecodeRejects(t *testing.T) {
 		{"version 0", `{"v":0,"access_token":"secret-value-123"}`},
 		{"version float", `{"v":1.0,"access_token":"secret-value-123"}`},
 		{"version string", `{"v":"1","access_token":"secret-value-123"}`},
+		{"version 2 with other members", `{"v":2,"access_token":12345,"expiry":true}`},
+		{"version null", `{"v":null,"access_token":"secret-value-123"}`},
 		{"wrong type", `{"v":1,"access_token":12345}`},
 		{"extra not object", `{"v":1,"access_token":"secret-value-123","extra":[1]}`},
 		{"bad expiry", `{"v":1,"access_token":"secret-value-123","expiry":"secret-value-123"}`},
@@ -151,6 +153,9 @@ func TestDecodeRejects(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "secret-value") {
 				t.Errorf("error text contains the input")
+			}
+			if wantVersion := strings.Contains(tt.name, "version"); wantVersion != strings.Contains(err.Error(), "unsupported format version") {
+				t.Errorf("error %q: reports an unsupported version = %v, want %v", err, !wantVersion, wantVersion)
 			}
 		})
 	}

@@ -20,7 +20,9 @@ import (
 // 0600, syncs it, renames it over the entry's file and syncs the directory:
 // readers see the old entry or the new one, never a mix, and a failed Store
 // (disk full, read-only directory) leaves the old entry intact and removes
-// its temporary file. Load reports a missing file as ErrNotFound and a file
+// its temporary file. A process killed during a Store may leave its
+// temporary file behind; NewFile removes those older than ten minutes.
+// Load reports a missing file as ErrNotFound and a file
 // it cannot decode as ErrCorrupt; callers treat both as a miss.
 //
 // A File is safe for concurrent use by multiple goroutines, and several
@@ -39,23 +41,37 @@ type File struct {
 // with permissions 0700 if needed. On Unix systems it refuses an existing
 // directory that group or others may write to, rather than silently
 // changing its permissions; a directory others may only read is accepted,
-// since entry files are 0600.
+// since entry files are 0600. It removes the temporary files of every key
+// that Stores of killed processes left behind more than ten minutes ago.
 func NewFile(dir string) (*File, error) {
 	l, err := NewFileLocker(dir)
 	if err != nil {
 		return nil, err
 	}
+	sweepTemps(dir)
 	return &File{dir: dir, locker: l, writeTemp: writeAll}, nil
 }
 
 // DefaultDir returns the default directory of File caches:
 // os.UserCacheDir()/oauthkit/tokens. It does not create it.
 func DefaultDir() (string, error) {
+	return userCacheSubdir("tokens")
+}
+
+// DefaultLockDir returns the default directory of lock files for caches
+// that have no directory of their own, such as the keychain cache of
+// package tokencache/keyring: os.UserCacheDir()/oauthkit/locks. It does not
+// create it.
+func DefaultLockDir() (string, error) {
+	return userCacheSubdir("locks")
+}
+
+func userCacheSubdir(name string) (string, error) {
 	base, err := os.UserCacheDir()
 	if err != nil {
 		return "", fmt.Errorf("tokencache: default directory: %w", err)
 	}
-	return filepath.Join(base, "oauthkit", "tokens"), nil
+	return filepath.Join(base, "oauthkit", name), nil
 }
 
 // Dir returns the directory f keeps its files in.
@@ -129,22 +145,27 @@ func (f *File) Store(ctx context.Context, key string, e *Entry) error {
 	if err := syncDir(f.dir); err != nil {
 		return fmt.Errorf("tokencache: store %s: sync directory: %w", key, err)
 	}
-	f.sweepTemps(key)
 	return nil
 }
 
-// staleTempAge is how old a temporary file must be before Store removes
+// staleTempAge is how old a temporary file must be before NewFile removes
 // it: a process killed between creating and renaming one leaves it behind
 // (it holds a copy of a token, 0600). A Store in progress is far younger.
 const staleTempAge = 10 * time.Minute
 
-// sweepTemps removes stale temporary files of key. Errors are ignored: the
-// files are private and a later Store tries again.
-func (f *File) sweepTemps(key string) {
-	names, _ := filepath.Glob(filepath.Join(f.dir, "."+key+".tmp-*"))
-	for _, name := range names {
-		if fi, err := os.Lstat(name); err == nil && fi.Mode().IsRegular() && time.Since(fi.ModTime()) > staleTempAge {
-			os.Remove(name)
+// sweepTemps removes the stale temporary files of every key in dir.
+// Errors are ignored: the files are private and the next NewFile tries
+// again.
+func sweepTemps(dir string) {
+	des, _ := os.ReadDir(dir)
+	for _, de := range des {
+		name := de.Name()
+		if ok, _ := filepath.Match(".*.tmp-*", name); !ok || !de.Type().IsRegular() {
+			continue
+		}
+		path := filepath.Join(dir, name)
+		if fi, err := os.Lstat(path); err == nil && fi.Mode().IsRegular() && time.Since(fi.ModTime()) > staleTempAge {
+			os.Remove(path)
 		}
 	}
 }

@@ -267,30 +267,52 @@ func TestDefaultDir(t *testing.T) {
 	}
 }
 
-func TestStoreSweepsStaleTempFiles(t *testing.T) {
-	f := newTestFile(t)
-	ctx := context.Background()
-	stale := filepath.Join(f.Dir(), ".v1-k.tmp-123")
-	young := filepath.Join(f.Dir(), ".v1-k.tmp-456")
-	other := filepath.Join(f.Dir(), ".v1-other.tmp-789")
-	for _, name := range []string{stale, young, other} {
+func TestDefaultLockDir(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", "/cache-home")
+	t.Setenv("HOME", "/home-dir")
+	tokens, err1 := DefaultDir()
+	locks, err2 := DefaultLockDir()
+	if err1 != nil || err2 != nil {
+		t.Fatal(err1, err2)
+	}
+	if want := filepath.Join(filepath.Dir(tokens), "locks"); locks != want {
+		t.Errorf("DefaultLockDir = %s, want %s", locks, want)
+	}
+}
+
+func TestNewFileSweepsStaleTempFiles(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "tokens")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(dir, ".v1-k.tmp-123")
+	young := filepath.Join(dir, ".v1-k.tmp-456")
+	other := filepath.Join(dir, ".v1-other.tmp-789")
+	entry := filepath.Join(dir, "v1-k.json")
+	for _, name := range []string{stale, young, other, entry} {
 		if err := os.WriteFile(name, []byte("left by a killed process"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
 	old := time.Now().Add(-time.Hour)
-	os.Chtimes(stale, old, old)
-	os.Chtimes(other, old, old)
-	if err := f.Store(ctx, "v1-k", &Entry{AccessToken: "a", TokenType: "Bearer"}); err != nil {
+	for _, name := range []string{stale, other, entry} {
+		if err := os.Chtimes(name, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := NewFile(dir); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
-		t.Error("stale temporary file of the key not removed")
+		t.Error("stale temporary file of a key not removed")
 	}
 	if _, err := os.Stat(young); err != nil {
 		t.Error("a young temporary file (a Store in progress) was removed")
 	}
-	if _, err := os.Stat(other); err != nil {
-		t.Error("another key's temporary file was removed")
+	if _, err := os.Stat(other); !errors.Is(err, os.ErrNotExist) {
+		t.Error("stale temporary file of another key not removed")
+	}
+	if _, err := os.Stat(entry); err != nil {
+		t.Error("an old entry file was removed")
 	}
 }

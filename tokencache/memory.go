@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"sync"
 )
 
@@ -42,7 +41,7 @@ func (m *Memory) Load(ctx context.Context, key string) (*Entry, error) {
 	if !ok {
 		return nil, fmt.Errorf("tokencache: load: %w", ErrNotFound)
 	}
-	return deepClone(e), nil
+	return e.Clone(), nil
 }
 
 // Store saves a copy of e under key.
@@ -53,7 +52,7 @@ func (m *Memory) Store(ctx context.Context, key string, e *Entry) error {
 	if e == nil {
 		return errors.New("tokencache: store: nil entry")
 	}
-	c := deepClone(e)
+	c := e.Clone()
 	m.mu.Lock()
 	m.entries[key] = c
 	m.mu.Unlock()
@@ -83,39 +82,6 @@ func (m *Memory) Lock(ctx context.Context, key string) (func() error, error) {
 		once.Do(release)
 		return nil
 	}, nil
-}
-
-// deepClone is like Entry.Clone but also copies the maps and slices that
-// JSON decoding puts in Extra, so that no mutable value is shared.
-func deepClone(e *Entry) *Entry {
-	c := e.Clone()
-	if c != nil && c.Extra != nil {
-		for k, v := range c.Extra {
-			c.Extra[k] = cloneValue(v)
-		}
-	}
-	return c
-}
-
-func cloneValue(v any) any {
-	switch v := v.(type) {
-	case map[string]any:
-		m := maps.Clone(v)
-		for k, x := range m {
-			m[k] = cloneValue(x)
-		}
-		return m
-	case []any:
-		s := make([]any, len(v))
-		for i, x := range v {
-			s[i] = cloneValue(x)
-		}
-		return s
-	case []string:
-		return append([]string(nil), v...)
-	default:
-		return v
-	}
 }
 
 // keyLocks is a set of per-key mutexes whose Lock can be abandoned when a

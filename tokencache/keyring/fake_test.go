@@ -11,11 +11,12 @@ import (
 // values over a size limit. failSet, if set, decides per item whether Set
 // fails.
 type fakeKeychain struct {
-	mu      sync.Mutex // guards items, failSet, block
+	mu      sync.Mutex // guards items, failSet, block, onGet
 	items   map[string]string
 	limit   int
 	failSet func(user string) error
 	block   chan struct{} // if non-nil, Get waits for it to close
+	onGet   func()        // if non-nil, called when Get is entered
 }
 
 func newFake(limit int) *fakeKeychain {
@@ -39,8 +40,11 @@ func (f *fakeKeychain) Set(service, user, value string) error {
 
 func (f *fakeKeychain) Get(service, user string) (string, error) {
 	f.mu.Lock()
-	block := f.block
+	block, onGet := f.block, f.onGet
 	f.mu.Unlock()
+	if onGet != nil {
+		onGet()
+	}
 	if block != nil {
 		<-block
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 
@@ -30,7 +28,8 @@ type Options struct {
 	// Optional: 0 means DefaultMaxValueSize. At least 256.
 	MaxValueSize int
 	// LockDir is the directory of the lock files of Lock. Optional: empty
-	// means os.UserCacheDir()/oauthkit/locks. It is created on first Lock.
+	// means tokencache.DefaultLockDir() (os.UserCacheDir()/oauthkit/locks).
+	// It is created on first Lock.
 	LockDir string
 }
 
@@ -385,11 +384,10 @@ func (c *Cache) fileLocker() (*tokencache.FileLocker, error) {
 	}
 	dir := c.lockDir
 	if dir == "" {
-		base, err := os.UserCacheDir()
-		if err != nil {
+		var err error
+		if dir, err = tokencache.DefaultLockDir(); err != nil {
 			return nil, fmt.Errorf("tokencache/keyring: lock directory: %w", err)
 		}
-		dir = filepath.Join(base, "oauthkit", "locks")
 	}
 	l, err := tokencache.NewFileLocker(dir)
 	if err != nil {

@@ -145,6 +145,14 @@ func TestFailedStoreKeepsPreviousEntry(t *testing.T) {
 					t.Fatal(err)
 				}
 				before := len(f.users("oauthkit-test"))
+				// Store writes the new chunks into the slot the previous
+				// entry does not use; an item of the other slot is never
+				// written, so failing it must not fail the Store.
+				oldSlot, _, err := c.chunkSlot(key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantFail := failAt == "head" || strings.HasPrefix(failAt, "#"+otherSlot(oldSlot))
 				f.failSet = func(user string) error {
 					if user == key+failAt || (failAt == "head" && user == key) {
 						return errors.New("org.freedesktop.DBus.Error.NoReply")
@@ -152,11 +160,28 @@ func TestFailedStoreKeepsPreviousEntry(t *testing.T) {
 					return nil
 				}
 				next := bigEntry(20000)
-				err := c.Store(ctx, key, next)
+				err = c.Store(ctx, key, next)
 				f.failSet = nil
-				if err == nil {
-					// The failing item was in the slot not chosen.
+				if !wantFail {
+					if err != nil {
+						t.Fatalf("Store failed on an item it should not write: %v", err)
+					}
+					got, err := c.Load(ctx, key)
+					if err != nil || !sameEntry(got, next) {
+						t.Fatalf("new entry not stored: %v, %v", got, err)
+					}
+					head, _ := f.Get("oauthkit-test", key)
+					m, err := parseManifest(head, c.maxValue)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if items := len(f.users("oauthkit-test")); items != 1+m.Chunks {
+						t.Errorf("%d items after Store, want %d", items, 1+m.Chunks)
+					}
 					return
+				}
+				if err == nil {
+					t.Fatal("Store succeeded although writing one of its items failed")
 				}
 				if strings.Contains(err.Error(), next.AccessToken) {
 					t.Error("error text contains the token")
@@ -314,24 +339,45 @@ func TestOptions(t *testing.T) {
 
 func TestContextWhileKeychainBlocks(t *testing.T) {
 	c, f := newTestCache(t, 2000, 0)
+	entered := make(chan struct{})
 	f.block = make(chan struct{})
+	f.onGet = sync.OnceFunc(func() { close(entered) })
 	defer close(f.block)
+	// hangGuard only ends a test that would otherwise hang; it is not a
+	// timing assertion.
+	const hangGuard = 20 * time.Second
+
+	// Cancel only once Load is inside the blocked keychain call.
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	done := make(chan error, 1)
 	go func() {
 		_, err := c.Load(ctx, "v1-k")
 		done <- err
 	}()
+	<-entered
 	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Fatalf("Load: %v, want context.Canceled", err)
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Load: %v, want context.Canceled", err)
+		}
+	case <-time.After(hangGuard):
+		t.Fatal("Load did not return after its context was cancelled while the keychain blocked")
 	}
+
 	// The blocked operation still holds the keychain: the next one waits
-	// for it, and gives up with its own context.
-	ctx2, cancel2 := context.WithCancel(context.Background())
-	cancel2()
-	if err := c.Store(ctx2, "v1-k", bigEntry(0)); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Store: %v, want context.Canceled", err)
+	// for it, and gives up when its own (live) context expires.
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel2()
+	go func() { done <- c.Store(ctx2, "v1-k", bigEntry(0)) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Store: %v, want context.DeadlineExceeded", err)
+		}
+	case <-time.After(hangGuard):
+		t.Fatal("Store did not return when its context expired while the keychain was busy")
 	}
 }
 

@@ -77,6 +77,35 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// String describes o without its encryption key. Options has value
+// receivers for its formatting methods so that an Options value redacts as
+// well as a pointer.
+func (o Options) String() string {
+	key := "nil"
+	if len(o.EncryptionKey) > 0 {
+		key = fmt.Sprintf("REDACTED(%d bytes)", len(o.EncryptionKey))
+	}
+	return fmt.Sprintf("rediscache.Options{KeyPrefix:%q LockLease:%v LockPoll:%v EncryptionKey:%s RefreshTokenTTL:%v Logger:%t}",
+		o.KeyPrefix, o.LockLease, o.LockPoll, key, o.RefreshTokenTTL, o.Logger != nil)
+}
+
+// GoString is like String, so %#v does not print the key either.
+func (o Options) GoString() string { return o.String() }
+
+// Format makes every fmt verb (%v, %+v, %#v, %s) print String.
+func (o Options) Format(f fmt.State, verb rune) { fmt.Fprint(f, o.String()) }
+
+// LogValue implements slog.LogValuer without the encryption key.
+func (o Options) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("key_prefix", o.KeyPrefix),
+		slog.Duration("lock_lease", o.LockLease),
+		slog.Duration("lock_poll", o.LockPoll),
+		slog.Bool("has_encryption_key", len(o.EncryptionKey) > 0),
+		slog.Duration("refresh_token_ttl", o.RefreshTokenTTL),
+	)
+}
+
 // Cache is a tokencache.Cache and tokencache.Locker backed by Redis, shared
 // by every process configured with the same Redis and KeyPrefix.
 //
@@ -165,19 +194,28 @@ func New(client redis.UniversalClient, opts *Options) (*Cache, error) {
 	return c, nil
 }
 
-// String describes c without its encryption key.
-func (c *Cache) String() string {
-	if c == nil {
-		return "<nil>"
-	}
+// String describes c without its encryption key. Cache has value receivers
+// for its formatting methods so that a Cache value (which holds the
+// expanded key) prints this too, not its fields; fmt prints a nil *Cache as
+// "<nil>".
+func (c Cache) String() string {
 	return fmt.Sprintf("rediscache.Cache{KeyPrefix:%q Encrypted:%t LockLease:%v}", c.prefix, c.aead != nil, c.lease)
 }
 
 // GoString is like String.
-func (c *Cache) GoString() string { return c.String() }
+func (c Cache) GoString() string { return c.String() }
 
 // Format makes every fmt verb print String.
-func (c *Cache) Format(f fmt.State, verb rune) { fmt.Fprint(f, c.String()) }
+func (c Cache) Format(f fmt.State, verb rune) { fmt.Fprint(f, c.String()) }
+
+// LogValue implements slog.LogValuer without the encryption key.
+func (c Cache) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("key_prefix", c.prefix),
+		slog.Bool("encrypted", c.aead != nil),
+		slog.Duration("lock_lease", c.lease),
+	)
+}
 
 // entryKey is the Redis key of the entry for key. The cache key, which
 // tokencache.ValidateKey restricts to [A-Za-z0-9._-], is the Redis Cluster

@@ -1,9 +1,14 @@
 package rediscache
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"strings"
 	"testing"
@@ -243,6 +248,8 @@ func TestNewValidatesOptions(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled
 	defer rdb.Close()
 	secretKey := []byte("0123456789abcdef0123456789abcdefXYZ") // 35 bytes
+	randomKey := make([]byte, 32)
+	rand.Read(randomKey)
 	tests := []struct {
 		name   string
 		client redis.UniversalClient
@@ -260,28 +267,86 @@ func TestNewValidatesOptions(t *testing.T) {
 		{"AES-128 key", rdb, &Options{EncryptionKey: secretKey[:16]}, true},
 		{"AES-192 key", rdb, &Options{EncryptionKey: secretKey[:24]}, true},
 		{"AES-256 key", rdb, &Options{EncryptionKey: secretKey[:32]}, true},
+		{"random AES-256 key", rdb, &Options{KeyPrefix: "p:", EncryptionKey: randomKey, Logger: slog.Default()}, true},
 		{"short key", rdb, &Options{EncryptionKey: secretKey[:20]}, false},
 		{"long key", rdb, &Options{EncryptionKey: secretKey}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			var key []byte
+			if tt.opts != nil {
+				key = tt.opts.EncryptionKey
+				// Options, as a value and as a pointer, print and log
+				// without the key.
+				for _, v := range []any{*tt.opts, tt.opts} {
+					for what, s := range renderings(v) {
+						if leaksKey(s, key) || leaksKey(s, secretKey[:16]) {
+							t.Errorf("%s of %T shows the encryption key", what, v)
+						} else if len(key) > 0 && what != "slog" && !strings.Contains(s, "REDACTED") {
+							t.Errorf("%s of %T = %s, want the key shown as REDACTED", what, v, s)
+						}
+					}
+				}
+			}
 			c, err := New(tt.client, tt.opts)
 			if (err == nil) != tt.ok {
 				t.Fatalf("New: err = %v, want ok=%v", err, tt.ok)
 			}
 			if err != nil {
-				if !strings.HasPrefix(err.Error(), "rediscache: ") || strings.Contains(err.Error(), "0123456789") {
+				if !strings.HasPrefix(err.Error(), "rediscache: ") || leaksKey(err.Error(), key) || leaksKey(err.Error(), secretKey[:16]) {
 					t.Errorf("error %q lacks the package prefix or shows the key", err)
 				}
 				return
 			}
-			for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
-				if s := fmt.Sprintf(verb, c); strings.Contains(s, "0123456789") || strings.Contains(s, "3031323334") {
-					t.Errorf("%s of Cache shows the encryption key", verb)
+			// So does the Cache, as a value (which holds the expanded
+			// key) and as a pointer.
+			for _, v := range []any{*c, c} {
+				for what, s := range renderings(v) {
+					if leaksKey(s, key) || leaksKey(s, secretKey[:16]) {
+						t.Errorf("%s of %T shows the encryption key", what, v)
+					}
 				}
 			}
 		})
 	}
+}
+
+// renderings returns v as the fmt verbs and slog's JSON and text handlers
+// print it.
+func renderings(v any) map[string]string {
+	out := make(map[string]string)
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
+		out[verb] = fmt.Sprintf(verb, v)
+	}
+	var js, txt bytes.Buffer
+	slog.New(slog.NewJSONHandler(&js, nil)).Info("msg", "v", v)
+	slog.New(slog.NewTextHandler(&txt, nil)).Info("msg", "v", v)
+	out["slog"] = js.String() + txt.String()
+	return out
+}
+
+// leaksKey reports whether s contains key in any usual rendering: raw,
+// decimal list, Go syntax, hex or base64.
+func leaksKey(s string, key []byte) bool {
+	if len(key) == 0 {
+		return false
+	}
+	for _, r := range []string{
+		string(key),
+		strings.Trim(fmt.Sprint(key), "[]"),
+		strings.TrimSuffix(strings.TrimPrefix(fmt.Sprintf("%#v", key), "[]byte{"), "}"),
+		hex.EncodeToString(key),
+		strings.ToUpper(hex.EncodeToString(key)),
+		base64.StdEncoding.EncodeToString(key),
+		base64.RawStdEncoding.EncodeToString(key),
+		base64.URLEncoding.EncodeToString(key),
+		base64.RawURLEncoding.EncodeToString(key),
+	} {
+		if strings.Contains(s, r) {
+			return true
+		}
+	}
+	return false
 }
 
 func TestCacheString(t *testing.T) {
@@ -292,8 +357,26 @@ func TestCacheString(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `rediscache.Cache{KeyPrefix:"fleet:" Encrypted:true LockLease:15s}`
-	if got := fmt.Sprint(c); got != want {
-		t.Errorf("Sprint = %s, want %s", got, want)
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
+		if got := fmt.Sprintf(verb, c); got != want {
+			t.Errorf("%s of *Cache = %s, want %s", verb, got, want)
+		}
+		if got := fmt.Sprintf(verb, *c); got != want {
+			t.Errorf("%s of Cache = %s, want %s", verb, got, want)
+		}
+	}
+	if got := fmt.Sprint((*Cache)(nil)); got != "<nil>" {
+		t.Errorf("Sprint of a nil *Cache = %s, want <nil>", got)
+	}
+	o := Options{KeyPrefix: "fleet:", EncryptionKey: make([]byte, 32)}
+	wantOpts := `rediscache.Options{KeyPrefix:"fleet:" LockLease:0s LockPoll:0s EncryptionKey:REDACTED(32 bytes) RefreshTokenTTL:0s Logger:false}`
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
+		if got := fmt.Sprintf(verb, o); got != wantOpts {
+			t.Errorf("%s of Options = %s, want %s", verb, got, wantOpts)
+		}
+		if got := fmt.Sprintf(verb, &o); got != wantOpts {
+			t.Errorf("%s of *Options = %s, want %s", verb, got, wantOpts)
+		}
 	}
 }
 

@@ -108,7 +108,8 @@
 //   - Encryption does not stop someone with write access from deleting
 //     entries or holding locks; ACLs do.
 //
-// Cache's String and Format, its errors and its log records never contain
-// tokens or the encryption key; log records name cache keys, which are
-// hashes.
+// The String, GoString, Format and LogValue methods of Cache and Options
+// (values and pointers alike), the errors of this package and its log
+// records never contain tokens or the encryption key; log records name
+// cache keys, which are hashes.
 package rediscache
