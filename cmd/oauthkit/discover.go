@@ -30,7 +30,6 @@ func runDiscover(args []string, e *env) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	ctx = withHTTPClient(ctx)
 	var (
 		doc any
 		err error

@@ -13,8 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/oauth2"
-
 	"github.com/oauthkit/oauthkit/jwtassert"
 	"github.com/oauthkit/oauthkit/oauthclient"
 	"github.com/oauthkit/oauthkit/tokencache"
@@ -30,6 +28,9 @@ const defaultKeyringService = "oauthkit"
 
 // maxSecretFileSize bounds a client secret file.
 const maxSecretFileSize = 64 << 10
+
+// maxKeyFileSize bounds a private key file, as jwtassert.LoadPEMFile does.
+const maxKeyFileSize = 1 << 20
 
 // scopeList is a repeatable flag; each value may hold several
 // space-separated scopes.
@@ -189,7 +190,7 @@ func (s *settings) check() error {
 	switch s.grant {
 	case "", "client_credentials":
 		s.grant = "client_credentials"
-	case "jwt_bearer", "jwt-bearer", oauthclientJWTBearerURN:
+	case "jwt_bearer", "jwt-bearer", oauthclient.GrantTypeJWTBearer:
 		s.grant = "jwt_bearer"
 		if s.subject == "" || s.key == "" {
 			return usagef("-grant jwt_bearer needs -subject and -key")
@@ -242,10 +243,6 @@ func (s *settings) check() error {
 	return nil
 }
 
-// oauthclientJWTBearerURN is the grant_type of RFC 7523 §2.1, accepted as
-// a spelling of jwt_bearer.
-const oauthclientJWTBearerURN = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-
 // logger returns the -v logger, or nil.
 func (s *settings) logger(e *env) *slog.Logger {
 	if !s.verbose {
@@ -254,18 +251,13 @@ func (s *settings) logger(e *env) *slog.Logger {
 	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-// withHTTPClient puts the HTTP client for discovery into ctx.
-func withHTTPClient(ctx context.Context) context.Context {
-	return context.WithValue(ctx, oauth2.HTTPClient, &http.Client{})
-}
-
 // endpoints fills in the token (and, for login, authorization) endpoint
 // from SMART discovery when they are not given.
 func (s *settings) endpoints(ctx context.Context, log *slog.Logger) error {
 	if s.fhirBase == "" || (s.tokenURL != "" && (!s.login || s.authURL != "")) {
 		return nil
 	}
-	sc, err := oauthclient.DiscoverSMART(withHTTPClient(ctx), s.fhirBase)
+	sc, err := oauthclient.DiscoverSMART(ctx, s.fhirBase)
 	if err != nil {
 		return err
 	}
@@ -426,19 +418,48 @@ func (s *settings) config(e *env, log *slog.Logger) (oauthclient.Config, string,
 
 // loadSigner loads a PEM private key. Without kid, the key ID is the
 // key's RFC 7638 JWK thumbprint (SHA-256, base64url), the one
-// 'oauthkit jwks' publishes.
+// 'oauthkit jwks' publishes. The file is read once.
 func loadSigner(path, kid, alg string) (*jwtassert.Signer, error) {
-	opts := jwtassert.Options{KeyID: kid, Algorithm: alg}
+	data, err := readKeyFile(path)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(data)
 	if kid == "" {
-		s, err := jwtassert.LoadPEMFile(path, jwtassert.Options{Algorithm: alg})
+		// jwtassert keeps the parsed key to itself, so the Signer with the
+		// key ID is parsed again from the same bytes.
+		s, err := jwtassert.ParsePEM(data, jwtassert.Options{Algorithm: alg})
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("key file %q: %w", path, err)
 		}
-		if opts.KeyID, err = thumbprint(s); err != nil {
+		if kid, err = thumbprint(s.Public()); err != nil {
 			return nil, err
 		}
 	}
-	return jwtassert.LoadPEMFile(path, opts)
+	s, err := jwtassert.ParsePEM(data, jwtassert.Options{KeyID: kid, Algorithm: alg})
+	if err != nil {
+		return nil, fmt.Errorf("key file %q: %w", path, err)
+	}
+	return s, nil
+}
+
+// readKeyFile reads a private key file of at most maxKeyFileSize bytes.
+// Errors name the file, never its contents.
+func readKeyFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("load key: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxKeyFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("key file %q: %w", path, err)
+	}
+	if len(data) > maxKeyFileSize {
+		clear(data)
+		return nil, fmt.Errorf("key file %q: larger than %d bytes; not a key file", path, maxKeyFileSize)
+	}
+	return data, nil
 }
 
 // explain adds what to do next to the errors a user can act on.

@@ -58,11 +58,10 @@ func printJWKS(e *env, signers ...*jwtassert.Signer) error {
 }
 
 // thumbprint returns the RFC 7638 JWK thumbprint (SHA-256, base64url
-// without padding) of the signer's public key: a key ID that is stable
-// for a key and needs no bookkeeping.
-func thumbprint(s *jwtassert.Signer) (string, error) {
-	jwk := jose.JSONWebKey{Key: s.Public()}
-	sum, err := jwk.Thumbprint(crypto.SHA256)
+// without padding) of a public key: a key ID that is stable for a key and
+// needs no bookkeeping.
+func thumbprint(pub crypto.PublicKey) (string, error) {
+	sum, err := (&jose.JSONWebKey{Key: pub}).Thumbprint(crypto.SHA256)
 	if err != nil {
 		return "", fmt.Errorf("JWK thumbprint: %w", err)
 	}

@@ -40,11 +40,7 @@ func runKeygen(args []string, e *env) error {
 	}
 	opts := jwtassert.Options{KeyID: *kid, Algorithm: *alg}
 	if opts.KeyID == "" {
-		s, err := jwtassert.NewSigner(key, jwtassert.Options{Algorithm: *alg})
-		if err != nil {
-			return err
-		}
-		if opts.KeyID, err = thumbprint(s); err != nil {
+		if opts.KeyID, err = thumbprint(key.Public()); err != nil {
 			return err
 		}
 	}
@@ -92,11 +88,8 @@ func writePrivateFile(path string, data []byte, force bool) error {
 	if err != nil {
 		return err
 	}
+	// os.CreateTemp creates the file with mode 0600 (before umask).
 	defer os.Remove(tmp.Name()) // no-op after the rename
-	if err := tmp.Chmod(0o600); err != nil && filepath.Separator == '/' {
-		tmp.Close()
-		return err
-	}
 	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
 		return err

@@ -2,8 +2,10 @@ package main
 
 import (
 	"crypto"
+	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
+	"math/big"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -47,6 +49,32 @@ func jwkThumbprint(t *testing.T, k jose.JSONWebKey) string {
 		t.Fatal(err)
 	}
 	return base64.RawURLEncoding.EncodeToString(sum)
+}
+
+// TestThumbprintRFC7638 checks the key ID code against the example of
+// RFC 7638 §3.1.
+func TestThumbprintRFC7638(t *testing.T) {
+	const (
+		n    = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"
+		e    = "AQAB"
+		want = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+	)
+	nb, err := base64.RawURLEncoding.DecodeString(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eb, err := base64.RawURLEncoding.DecodeString(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := &rsa.PublicKey{N: new(big.Int).SetBytes(nb), E: int(new(big.Int).SetBytes(eb).Int64())}
+	got, err := thumbprint(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Errorf("thumbprint = %q, want %q", got, want)
+	}
 }
 
 func TestKeygen(t *testing.T) {

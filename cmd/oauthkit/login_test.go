@@ -144,7 +144,8 @@ func login(t *testing.T, args []string) {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("browser: %v", err)
+		// Without the URL: it holds the authorization code.
+		t.Fatalf("browser: %v", withoutURL(err))
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()

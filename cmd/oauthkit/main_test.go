@@ -110,6 +110,8 @@ func noLeak(t *testing.T, what, s string, secrets ...string) {
 }
 
 func TestUsage(t *testing.T) {
+	// inStdout and inStderr must appear in the stream; empty, the stream
+	// must be empty.
 	tests := []struct {
 		name     string
 		args     []string
@@ -155,13 +157,21 @@ func TestUsage(t *testing.T) {
 			if code != tt.code {
 				t.Fatalf("exit code %d, want %d; stderr: %s", code, tt.code, stderr.String())
 			}
-			if !strings.Contains(stdout.String(), tt.inStdout) {
-				t.Errorf("stdout lacks %q:\n%s", tt.inStdout, stdout.String())
-			}
-			if !strings.Contains(stderr.String(), tt.inStderr) {
-				t.Errorf("stderr lacks %q:\n%s", tt.inStderr, stderr.String())
-			}
+			wantStream(t, "stdout", stdout.String(), tt.inStdout)
+			wantStream(t, "stderr", stderr.String(), tt.inStderr)
 		})
+	}
+}
+
+// wantStream fails if got lacks want, or, for an empty want, if got is
+// not empty.
+func wantStream(t *testing.T, name, got, want string) {
+	t.Helper()
+	switch {
+	case want == "" && got != "":
+		t.Errorf("%s is not empty:\n%s", name, got)
+	case !strings.Contains(got, want):
+		t.Errorf("%s lacks %q:\n%s", name, want, got)
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"unicode"
 
 	"golang.org/x/oauth2"
+
+	"github.com/oauthkit/oauthkit/oauthclient"
 )
 
 const connSynopsis = "[-profile NAME] (-token-url URL | -fhir-base URL) -client-id ID [-key key.pem [-kid ID] | -secret-file FILE] [-scope S …] [flags]"
@@ -60,6 +62,20 @@ func printToken(args []string, e *env, name, example string, format func(*oauth2
 	if fs.NArg() != 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
+	return withTokenSource(cf, e, func(ctx context.Context, ts *oauthclient.TokenSource) error {
+		tok, err := ts.Token(ctx)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(e.stdout, format(tok))
+		return err
+	})
+}
+
+// withTokenSource merges the connection flags with the profile, builds
+// the token source and calls fn with it, all under one context bounded by
+// -timeout. Errors the user can act on are explained.
+func withTokenSource(cf *connFlags, e *env, fn func(ctx context.Context, ts *oauthclient.TokenSource) error) error {
 	s, err := cf.settings(e)
 	if err != nil {
 		return err
@@ -70,12 +86,7 @@ func printToken(args []string, e *env, name, example string, format func(*oauth2
 	if err != nil {
 		return explain(ctx, err, s.timeout)
 	}
-	tok, err := ts.Token(ctx)
-	if err != nil {
-		return explain(ctx, err, s.timeout)
-	}
-	_, err = fmt.Fprintln(e.stdout, format(tok))
-	return err
+	return explain(ctx, fn(ctx, ts), s.timeout)
 }
 
 func runGet(args []string, e *env) error {
@@ -92,43 +103,48 @@ func runGet(args []string, e *env) error {
 	if u, err := url.Parse(target); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return usagef("%q is not an absolute http(s) URL", redactURL(target))
 	}
-	s, err := cf.settings(e)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
-	defer cancel()
-	ts, _, err := s.tokenSource(ctx, e)
-	if err != nil {
-		return explain(ctx, err, s.timeout)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
-	if err != nil {
-		return fmt.Errorf("GET %s: %w", redactURL(target), err)
-	}
-	if *accept != "" {
-		req.Header.Set("Accept", *accept)
-	}
-	resp, err := ts.Client(nil).Do(req)
-	if err != nil {
-		return explain(ctx, fmt.Errorf("GET %s: %w", redactURL(target), err), s.timeout)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-		msg := fmt.Sprintf("GET %s: %s", redactURL(target), resp.Status)
-		if c := resp.Header.Get("WWW-Authenticate"); c != "" {
-			msg += " (WWW-Authenticate: " + printable(c, 200) + ")"
+	return withTokenSource(cf, e, func(ctx context.Context, ts *oauthclient.TokenSource) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+		if err != nil {
+			return fmt.Errorf("GET %s: %w", redactURL(target), withoutURL(err))
 		}
-		if body := printable(string(b), maxErrorBody); body != "" {
-			msg += ": " + body
+		if *accept != "" {
+			req.Header.Set("Accept", *accept)
 		}
-		return fmt.Errorf("%s", msg)
+		resp, err := ts.Client(nil).Do(req)
+		if err != nil {
+			return fmt.Errorf("GET %s: %w", redactURL(target), withoutURL(err))
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode < 200 || resp.StatusCode > 299 {
+			b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+			msg := fmt.Sprintf("GET %s: %s", redactURL(target), resp.Status)
+			if c := resp.Header.Get("WWW-Authenticate"); c != "" {
+				msg += " (WWW-Authenticate: " + printable(c, 200) + ")"
+			}
+			if body := printable(string(b), maxErrorBody); body != "" {
+				msg += ": " + body
+			}
+			return fmt.Errorf("%s", msg)
+		}
+		if _, err := io.Copy(e.stdout, resp.Body); err != nil {
+			return fmt.Errorf("GET %s: read body: %w", redactURL(target), withoutURL(err))
+		}
+		return nil
+	})
+}
+
+// withoutURL strips the *url.Error wrappers that net/http puts around
+// request errors: their message repeats the whole URL, query (which may
+// carry credentials) included. What they wrap stays in the chain.
+func withoutURL(err error) error {
+	for {
+		ue, ok := err.(*url.Error)
+		if !ok {
+			return err
+		}
+		err = ue.Err
 	}
-	if _, err := io.Copy(e.stdout, resp.Body); err != nil {
-		return explain(ctx, fmt.Errorf("GET %s: read body: %w", redactURL(target), err), s.timeout)
-	}
-	return nil
 }
 
 // redactURL drops user information and the query, which may carry

@@ -172,6 +172,26 @@ func TestGetShowsOnlyTheStartOfAnErrorBody(t *testing.T) {
 	}
 }
 
+func TestGetTransportErrorHidesQuery(t *testing.T) {
+	_, flags := keyClient(t, "k1")
+	// Nothing listens on port 1: the request fails in the transport,
+	// whose error names the URL.
+	const secret = "SECRET123"
+	for _, verbose := range []bool{false, true} {
+		args := append(flags, "-cache", "memory")
+		if verbose {
+			args = append(args, "-v")
+		}
+		r := oauthkit(t, nil, cmdArgs("get", args, "http://127.0.0.1:1/x?access_token="+secret)...)
+		wantCode(t, r, 1, false)
+		if !strings.Contains(r.stderr, "\noauthkit: GET http://127.0.0.1:1/x?…: ") && !strings.HasPrefix(r.stderr, "oauthkit: GET http://127.0.0.1:1/x?…: ") {
+			t.Errorf("-v %v: stderr has no 'oauthkit: GET http://127.0.0.1:1/x?…: ' line (%d bytes)", verbose, len(r.stderr))
+		}
+		noLeak(t, "stdout", r.stdout, secret)
+		noLeak(t, "stderr", r.stderr, secret)
+	}
+}
+
 func TestClientSecret(t *testing.T) {
 	const secret = "s3cret-Value+with/reserved=chars"
 	srv := oauthtest.NewServer()

@@ -117,6 +117,19 @@ func TestNon200ExitsOne(t *testing.T) {
 	}
 }
 
+// TestVerboseHoldsNoSecret runs the demo with debug logs, which
+// runProgram checks for secrets like the rest of the output.
+func TestVerboseHoldsNoSecret(t *testing.T) {
+	demotest.ClearEnv(t)
+	code, _, stderr := runProgram(t, "-v", "-requests", "2", "-interval", "0")
+	if code != 0 {
+		t.Fatalf("exit code %d, stderr:\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, "level=DEBUG") {
+		t.Errorf("-v logged no debug line (%d bytes on stderr)", len(stderr))
+	}
+}
+
 func TestUsage(t *testing.T) {
 	tests := []demotest.UsageTest{
 		{Name: "help", Args: []string{"-h"}, WantCode: 0, WantErr: "-fhir-base"},

@@ -268,15 +268,26 @@ func portOf(addr string) string {
 	return "6379"
 }
 
-// readEncryptionKey reads a 32-byte key file. Errors name the file and its
-// size, never its content.
+// readEncryptionKey reads a 32-byte key file, reading no more than 33
+// bytes of it. Errors name the file and its size, never its content.
 func readEncryptionKey(name string) ([]byte, error) {
-	b, err := os.ReadFile(name)
+	f, err := os.Open(name)
 	if err != nil {
 		return nil, fmt.Errorf("-encryption-key-file: %w", err)
 	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, encryptionKeySize+1))
+	if err != nil {
+		clear(b)
+		return nil, fmt.Errorf("-encryption-key-file: %w", err)
+	}
 	if len(b) != encryptionKeySize {
-		return nil, fmt.Errorf("-encryption-key-file: %s holds %d bytes, want %d (head -c 32 /dev/urandom > %s)", name, len(b), encryptionKeySize, name)
+		size := fmt.Sprintf("%d bytes", len(b))
+		if len(b) > encryptionKeySize {
+			size = fmt.Sprintf("more than %d bytes", encryptionKeySize)
+		}
+		clear(b)
+		return nil, fmt.Errorf("-encryption-key-file: %s holds %s, want %d (head -c 32 /dev/urandom > %s)", name, size, encryptionKeySize, name)
 	}
 	return b, nil
 }

@@ -184,6 +184,21 @@ func TestDemo(t *testing.T) {
 	}
 }
 
+// TestVerboseHoldsNoSecret runs the demo with debug logs, which
+// runProgram checks for secrets like the rest of the output.
+func TestVerboseHoldsNoSecret(t *testing.T) {
+	clearEnv(t)
+	rds := redistest.Start(t)
+	code, _, stderr := runProgram(t, "-v", "-redis", rds.Addr, "-workers", "2", "-requests", "2", "-interval", "0",
+		"-encryption-key-file", writeKeyFile(t, 32))
+	if code != 0 {
+		t.Fatalf("exit code %d, stderr:\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, "level=DEBUG") {
+		t.Errorf("-v logged no debug line (%d bytes on stderr)", len(stderr))
+	}
+}
+
 func TestNoRedis(t *testing.T) {
 	clearEnv(t)
 	// A port nobody listens on.
@@ -296,6 +311,7 @@ func TestUsage(t *testing.T) {
 		{Name: "unknown flag", Args: []string{"-nope"}, WantCode: 2, WantErr: "-nope"},
 		{Name: "missing encryption key", Args: append([]string{"-encryption-key-file", filepath.Join(t.TempDir(), "missing.key")}, demotest.RealArgs()...), WantCode: 1, WantErr: "missing.key"},
 		{Name: "short encryption key", Args: []string{"-encryption-key-file", writeKeyFile(t, 16)}, WantCode: 1, WantErr: "holds 16 bytes, want 32"},
+		{Name: "long encryption key", Args: []string{"-encryption-key-file", writeKeyFile(t, 1<<16)}, WantCode: 1, WantErr: "holds more than 32 bytes, want 32"},
 	}
 	tests = append(tests, demotest.RegistrationUsageTests()...)
 	demotest.CheckUsage(t, run, clearEnv, tests)

@@ -159,31 +159,19 @@ func runDemo(ctx context.Context, opts *options, j *job, out io.Writer) error {
 	j.signer, j.FHIRBase, j.ClientID = signer, srv.FHIRBase(), demoClientID
 	fmt.Fprintf(out, "embedded test server at %s; each run is what one cron invocation does\n", srv.URL)
 
+	newCache, desc, tempDir, err := chooseCache(opts, true)
+	if err != nil {
+		return err
+	}
+	j.newCache = newCache
+	fmt.Fprintf(out, "token cache: %s\n", desc)
 	// The demo server's port changes every time, and with it the cache
 	// key: its token is useless after the demo. A temporary directory is
 	// removed; in a lasting store the entry is deleted.
-	cleanup := func(tokencache.Cache, string) {}
-	switch {
-	case opts.cache == "keyring":
-		j.newCache = func() (tokencache.Cache, error) { return keyring.New(keyringService), nil }
-		fmt.Fprintf(out, "token cache: OS keychain, service %q\n", keyringService)
-		cleanup = demo.DeleteEntry
-	case opts.cacheDir == "":
-		dir, err := os.MkdirTemp("", "scheduled-pull-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		j.newCache = fileCache(dir)
-		fmt.Fprintf(out, "token cache: files in %s (temporary)\n", dir)
-	default:
-		dir, err := cacheDir(opts.cacheDir)
-		if err != nil {
-			return err
-		}
-		j.newCache = fileCache(dir)
-		fmt.Fprintf(out, "token cache: files in %s\n", dir)
-		cleanup = demo.DeleteEntry
+	cleanup := demo.DeleteEntry
+	if tempDir != "" {
+		defer os.RemoveAll(tempDir)
+		cleanup = func(tokencache.Cache, string) {}
 	}
 
 	var lastKey string
@@ -219,14 +207,8 @@ func once(ctx context.Context, opts *options, j *job, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if opts.cache == "keyring" {
-		j.newCache = func() (tokencache.Cache, error) { return keyring.New(keyringService), nil }
-	} else {
-		dir, err := cacheDir(opts.cacheDir)
-		if err != nil {
-			return err
-		}
-		j.newCache = fileCache(dir)
+	if j.newCache, _, _, err = chooseCache(opts, false); err != nil {
+		return err
 	}
 	res, err := j.run(ctx)
 	if err != nil {
@@ -240,12 +222,29 @@ func once(ctx context.Context, opts *options, j *job, out io.Writer) error {
 	return nil
 }
 
-// cacheDir resolves -cache-dir outside the demo's temporary directory.
-func cacheDir(flagValue string) (string, error) {
-	if flagValue != "" && flagValue != "default" {
-		return flagValue, nil
+// chooseCache returns the constructor of the token cache that -cache and
+// -cache-dir select, and its description. Without -cache-dir the file cache
+// is in tokencache.DefaultDir(), or, in demo mode, in a new temporary
+// directory, returned as tempDir for the caller to remove.
+func chooseCache(opts *options, demoMode bool) (newCache func() (tokencache.Cache, error), desc, tempDir string, err error) {
+	switch {
+	case opts.cache == "keyring":
+		newCache = func() (tokencache.Cache, error) { return keyring.New(keyringService), nil }
+		return newCache, fmt.Sprintf("OS keychain, service %q", keyringService), "", nil
+	case opts.cacheDir == "" && demoMode:
+		dir, err := os.MkdirTemp("", "scheduled-pull-")
+		if err != nil {
+			return nil, "", "", err
+		}
+		return fileCache(dir), "files in " + dir + " (temporary)", dir, nil
 	}
-	return tokencache.DefaultDir()
+	dir := opts.cacheDir
+	if dir == "" || dir == "default" {
+		if dir, err = tokencache.DefaultDir(); err != nil {
+			return nil, "", "", err
+		}
+	}
+	return fileCache(dir), "files in " + dir, "", nil
 }
 
 func fileCache(dir string) func() (tokencache.Cache, error) {

@@ -90,6 +90,20 @@ func TestDemoFileCache(t *testing.T) {
 	}
 }
 
+// TestVerboseHoldsNoSecret runs the demo with debug logs, which
+// runProgram checks for secrets like the rest of the output.
+func TestVerboseHoldsNoSecret(t *testing.T) {
+	isolate(t)
+	code, stdout, stderr := runProgram(t, "-v", "-runs", "2")
+	if code != 0 {
+		t.Fatalf("exit code %d, stderr:\n%s", code, stderr)
+	}
+	checkDemoOutput(t, stdout, 2)
+	if !strings.Contains(stderr, "level=DEBUG") {
+		t.Errorf("-v logged no debug line (%d bytes on stderr)", len(stderr))
+	}
+}
+
 func TestDemoDefaultDirLeavesNoEntry(t *testing.T) {
 	cacheHome := isolate(t)
 	code, stdout, stderr := runProgram(t, "-cache-dir", "default", "-runs", "2")

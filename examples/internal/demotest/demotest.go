@@ -6,9 +6,11 @@ package demotest
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -42,15 +44,39 @@ func Run(t *testing.T, run RunFunc, args ...string) (code int, stdout, stderr st
 	return code, out.String(), errOut.String()
 }
 
-// CheckNoSecrets fails if output looks like it holds a JWT or a key. It
-// reports the size of the output, never the output.
-func CheckNoSecrets(t *testing.T, output string) {
+// CheckNoSecrets fails if output looks like it holds a JWT, a key or a
+// token. It reports the size of the output, never the output.
+func CheckNoSecrets(t testing.TB, output string) {
 	t.Helper()
+	if err := findSecret(output); err != nil {
+		t.Errorf("%v (%d bytes of output)", err, len(output))
+	}
+}
+
+// tokenLike matches a run of base64url characters as long as an opaque
+// token (oauthtest's are 43 characters: 32 random bytes), a refresh token,
+// or a part of a JWT. The examples print nothing of the kind: no token,
+// hash or cache key.
+var tokenLike = regexp.MustCompile(`[A-Za-z0-9_-]{40,}`)
+
+// tempDirName matches the name of a directory that os.MkdirTemp made in
+// the temporary directory (as t.TempDir does, from the test's name), which
+// the examples print as their cache directory.
+var tempDirName = regexp.MustCompile(regexp.QuoteMeta(filepath.Clean(os.TempDir())+string(filepath.Separator)) + `[^/\\\s]+`)
+
+// findSecret returns an error naming what in output looks like a secret,
+// without quoting it.
+func findSecret(output string) error {
 	for _, bad := range []string{"eyJ", "PRIVATE KEY", "Bearer "} {
 		if strings.Contains(output, bad) {
-			t.Errorf("output contains %q (%d bytes of output)", bad, len(output))
+			return fmt.Errorf("output contains %q", bad)
 		}
 	}
+	output = tempDirName.ReplaceAllString(output, "TEMPDIR")
+	if loc := tokenLike.FindStringIndex(output); loc != nil {
+		return fmt.Errorf("output contains a token-like run of %d base64url characters", loc[1]-loc[0])
+	}
+	return nil
 }
 
 // RealServer starts an oauthtest server (one-hour tokens), registers the
