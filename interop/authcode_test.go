@@ -148,9 +148,9 @@ func browse(c *http.Client, method, u string, form url.Values) (*http.Response, 
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("interop: %s %s: %w", method, req.URL.Path, err)
+		// The URL may hold an authorization code and state: print the path only.
+		return nil, fmt.Errorf("interop: %s %s: %w", method, req.URL.Path, withoutURL(err))
 	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-	_ = resp.Body.Close()
+	_ = drain(resp)
 	return resp, nil
 }

@@ -23,7 +23,8 @@
 // # What the server offers
 //
 //   - client authentication with client_secret_basic, client_secret_post and
-//     private_key_jwt (RS384 and ES384 keys generated at test time);
+//     private_key_jwt (RS384 and ES384 keys generated at test time and
+//     registered with the JWK Set that jwtassert publishes for them);
 //   - the client_credentials, authorization_code (with PKCE), refresh_token
 //     (always rotated, with reuse detection that revokes the grant),
 //     RFC 7523 jwt-bearer and RFC 8693 token-exchange grants;

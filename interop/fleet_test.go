@@ -26,15 +26,14 @@ import (
 const hangGuard = 30 * time.Second
 
 // newRedisCache returns a rediscache.Cache on its own Redis client, as a
-// separate process would have.
+// separate process would have, closed when the test ends.
 func newRedisCache(t testing.TB, addr string, opts *rediscache.Options) *rediscache.Cache {
 	t.Helper()
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	t.Cleanup(func() { rdb.Close() })
-	c, err := rediscache.New(rdb, opts)
+	c, closeCache, err := openRedisCache(addr, opts)
 	if err != nil {
 		t.Fatalf("rediscache.New: %v", err)
 	}
+	t.Cleanup(closeCache)
 	return c
 }
 
@@ -57,40 +56,7 @@ func TestRedisSixteenProcesses(t *testing.T) {
 func TestRedisRotation(t *testing.T) {
 	rs := redistest.Start(t)
 	p := startProvider(t, ProviderOptions{})
-	rt := p.RefreshToken(t, p.App.ID)
-	spec := workerSpec{
-		TokenURL: p.TokenURL,
-		ClientID: p.App.ID,
-		Secret:   p.App.Secret,
-		Grant:    "refresh_token",
-		Cache:    "redis:" + rs.Addr,
-		Mode:     modeRotate,
-	}
-	cache := newRedisCache(t, rs.Addr, nil)
-	seedRefreshToken(t, spec, cache, rt)
-	before := p.Stats(t)
-
-	const workers, rounds = 4, 15
-	spec.Iterations = rounds
-	runWorkers(t, workers, spec)
-
-	st := p.Stats(t)
-	refreshes := st.TokenRequestsByGrant["refresh_token"] - before.TokenRequestsByGrant["refresh_token"]
-	t.Logf("%d rounds in %d processes: %d refresh token grants", workers*rounds, workers, refreshes)
-	if refreshes < rounds {
-		t.Errorf("refresh token grants = %d, want at least %d", refreshes, rounds)
-	}
-	checkNoReuse(t, st)
-	if t.Failed() {
-		return
-	}
-	ts := newTokenSource(t, spec.config(cache))
-	if err := forceRefresh(context.Background(), ts); err != nil {
-		t.Fatalf("refresh with the refresh token in Redis: %v", err)
-	}
-	if after := p.Stats(t); after.TokenErrors != 0 || after.RefreshTokenReuse != 0 {
-		t.Errorf("final refresh: token errors %d, reuse detections %d; want 0", after.TokenErrors, after.RefreshTokenReuse)
-	}
+	runRotation(t, p, "redis:"+rs.Addr, newRedisCache(t, rs.Addr, nil), 4, 15)
 }
 
 // logRecorder is a slog.Handler that keeps every record as text.

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,6 +20,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/oauthkit/oauthkit/internal/testenv"
 )
 
 // Grant type and token type URIs used by the interop server.
@@ -49,11 +52,6 @@ type ProviderOptions struct {
 	ClientCredentialsTTL time.Duration
 	// RefreshTokenTTL is the lifetime of refresh tokens. Optional: 0 means 1 h.
 	RefreshTokenTTL time.Duration
-	// PublicJWKS builds the JWK Set registered for a client from the
-	// client's private key in PEM (PKCS #8), its key ID and algorithm.
-	// Optional: nil builds it with go-jose. Tests set it to register exactly
-	// what the SDK publishes.
-	PublicJWKS func(keyPEM []byte, keyID, alg string) ([]byte, error)
 }
 
 // Client is one registration at the interop server. Secret and KeyPEM are
@@ -134,11 +132,7 @@ func requireProviderDeps(t testing.TB) (node, script string) {
 	t.Helper()
 	missing := func(what string) {
 		t.Helper()
-		msg := what + "; run: npm ci --prefix interop/provider"
-		if os.Getenv("CI") == "true" {
-			t.Fatal("interop: " + msg)
-		}
-		t.Skip(msg)
+		testenv.SkipOrFailInCI(t, "interop: %s; run: npm ci --prefix interop/provider", what)
 	}
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -174,13 +168,9 @@ func startProvider(t testing.TB, opts ProviderOptions) *Provider {
 	p.JWTBearer = Client{ID: "jwt-bearer", Secret: randomSecret(t), KeyID: "jb-" + randomHex(t, 4), Alg: "RS384", KeyPEM: keys.jwtBearer}
 	p.Exchange = Client{ID: "token-exchange", Secret: randomSecret(t)}
 
-	buildJWKS := opts.PublicJWKS
-	if buildJWKS == nil {
-		buildJWKS = publicJWKS
-	}
 	jwksOf := func(c Client) json.RawMessage {
 		t.Helper()
-		b, err := buildJWKS(c.KeyPEM, c.KeyID, c.Alg)
+		b, err := publicJWKS(c.KeyPEM, c.KeyID, c.Alg)
 		if err != nil {
 			t.Fatalf("interop: build JWKS for %s: %v", c.ID, err)
 		}
@@ -508,9 +498,45 @@ func cloneValues(v url.Values) url.Values {
 }
 
 // fingerprint identifies a secret in test output without revealing it.
+// Equal secrets have equal fingerprints, so workers print it to show which
+// token they got.
 func fingerprint(secret string) string {
 	sum := sha256.Sum256([]byte(secret))
-	return fmt.Sprintf("len=%d sha256=%x", len(secret), sum[:4])
+	return fmt.Sprintf("len=%d sha256=%x", len(secret), sum[:8])
+}
+
+// assertNoSecret stops the test if the text of err, in any of the ways it
+// can be printed, contains one of the secrets. Call it before any message
+// that prints err.
+func assertNoSecret(t testing.TB, err error, secrets ...string) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	for _, text := range []string{err.Error(), fmt.Sprintf("%v", err), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", err)} {
+		for _, s := range secrets {
+			if s != "" && strings.Contains(text, s) {
+				t.Fatalf("error text contains a secret (%s)", fingerprint(s))
+			}
+		}
+	}
+}
+
+// withoutURL returns the error inside a *url.Error, whose text repeats the
+// request URL: a callback URL carries the authorization code and state.
+func withoutURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// drain reads what is left of a response body (up to 1 MiB) and closes
+// it, so the connection can be reused.
+func drain(resp *http.Response) error {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	return resp.Body.Close()
 }
 
 // lockedBuffer collects the server's stderr.

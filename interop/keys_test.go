@@ -1,49 +1,44 @@
 package interop
 
 import (
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"encoding/json"
-	"encoding/pem"
-	"errors"
-	"fmt"
 	"sync"
 	"testing"
 
-	jose "github.com/go-jose/go-jose/v4"
+	"github.com/oauthkit/oauthkit/jwtassert"
 )
 
-// publicJWKS builds a JWK Set holding the public half of a PKCS #8 key.
+// publicJWKS is the JWK Set registered for a key-based client: exactly
+// what jwtassert.JWKS publishes for the client's signer, so the provider
+// must accept the SDK's own JWKS output.
 func publicJWKS(keyPEM []byte, keyID, alg string) ([]byte, error) {
-	key, err := parsePKCS8(keyPEM)
+	s, err := jwtassert.ParsePEM(keyPEM, jwtassert.Options{KeyID: keyID, Algorithm: alg})
 	if err != nil {
 		return nil, err
 	}
-	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{
-		Key: key.Public(), KeyID: keyID, Algorithm: alg, Use: "sig",
-	}}}
-	return json.Marshal(set)
+	return jwtassert.JWKS(s)
 }
 
-// parsePKCS8 decodes a PEM "PRIVATE KEY" block.
-func parsePKCS8(keyPEM []byte) (crypto.Signer, error) {
-	block, _ := pem.Decode(keyPEM)
-	if block == nil || block.Type != "PRIVATE KEY" {
-		return nil, errors.New("interop: no PKCS #8 PEM block")
-	}
-	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+// signerFor loads c's private key the way a customer would.
+func signerFor(t testing.TB, c Client) *jwtassert.Signer {
+	t.Helper()
+	s, err := jwtassert.ParsePEM(c.KeyPEM, jwtassert.Options{KeyID: c.KeyID})
 	if err != nil {
-		return nil, fmt.Errorf("interop: parse key: %w", err)
+		t.Fatalf("ParsePEM(%s): %v", c.ID, err)
 	}
-	s, ok := k.(crypto.Signer)
-	if !ok {
-		return nil, errors.New("interop: key is not a signer")
+	if s.Algorithm() != c.Alg {
+		t.Fatalf("ParsePEM(%s) inferred %s, want %s", c.ID, s.Algorithm(), c.Alg)
 	}
-	return s, nil
+	return s
+}
+
+// signAssertion signs an RFC 7523 JWT with c's key.
+func signAssertion(t testing.TB, c Client, claims jwtassert.Claims) string {
+	t.Helper()
+	a, err := signerFor(t, c).Sign(claims)
+	if err != nil {
+		t.Fatalf("interop: sign assertion for %s: %v", c.ID, err)
+	}
+	return a
 }
 
 // testKeys are the client keys, generated once per test binary run: RSA
@@ -76,53 +71,13 @@ func sharedKeys(t testing.TB) testKeys {
 // generatePEM makes a fresh private key for alg, as PKCS #8 PEM.
 func generatePEM(t testing.TB, alg string) []byte {
 	t.Helper()
-	var (
-		key any
-		err error
-	)
-	switch alg {
-	case "RS384":
-		key, err = rsa.GenerateKey(rand.Reader, 2048)
-	case "ES384":
-		key, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	default:
-		t.Fatalf("interop: no key generator for %s", alg)
-	}
+	key, err := jwtassert.GenerateKey(alg)
 	if err != nil {
 		t.Fatalf("interop: generate %s key: %v", alg, err)
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(key)
+	b, err := jwtassert.EncodePEM(key)
 	if err != nil {
-		t.Fatalf("interop: marshal key: %v", err)
+		t.Fatalf("interop: encode %s key: %v", alg, err)
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-}
-
-// signAssertion signs an RFC 7523 JWT with c's key using go-jose.
-func signAssertion(t testing.TB, c Client, claims map[string]any) string {
-	t.Helper()
-	key, err := parsePKCS8(c.KeyPEM)
-	if err != nil {
-		t.Fatalf("%v", err)
-	}
-	signer, err := jose.NewSigner(jose.SigningKey{
-		Algorithm: jose.SignatureAlgorithm(c.Alg),
-		Key:       jose.JSONWebKey{Key: key, KeyID: c.KeyID},
-	}, (&jose.SignerOptions{}).WithType("JWT"))
-	if err != nil {
-		t.Fatalf("interop: signer: %v", err)
-	}
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		t.Fatalf("interop: claims: %v", err)
-	}
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		t.Fatalf("interop: sign: %v", err)
-	}
-	s, err := jws.CompactSerialize()
-	if err != nil {
-		t.Fatalf("interop: serialize: %v", err)
-	}
-	return s
+	return b
 }

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,7 +21,6 @@ const lifecycleTTL = 4 * time.Second
 var lifecycleOptions = ProviderOptions{
 	AccessTokenTTL:       lifecycleTTL,
 	ClientCredentialsTTL: lifecycleTTL,
-	PublicJWKS:           sdkJWKS,
 }
 
 // lifecycleTimeout bounds every call a lifecycle test waits on; it protects
@@ -230,7 +227,7 @@ func TestLifecycleSteadyTraffic(t *testing.T) {
 				if err != nil {
 					record("transport error: " + err.Error())
 				} else {
-					_ = lifecycleDrain(resp)
+					_ = drain(resp)
 					if resp.StatusCode == http.StatusOK {
 						ok.Add(1)
 					} else {
@@ -322,18 +319,42 @@ func TestLifecycle429RetryAfter(t *testing.T) {
 	}
 }
 
-// TestLifecycleWrongSecretStorm: fifty callers share a TokenSource with a
-// wrong client secret. Each gets a permanent invalid_client *TokenError that
-// does not reveal the secret, and the server sees at most a few token
-// requests, not one per caller.
+// TestLifecycleWrongSecretStorm: a wrong client secret is a permanent
+// invalid_client *TokenError that does not reveal the secret. One caller
+// causes exactly one token request (no retry); fifty callers sharing a
+// TokenSource cause at most a few, not one per caller.
 func TestLifecycleWrongSecretStorm(t *testing.T) {
 	const callers = 50
 	p := startProvider(t, lifecycleOptions)
 	wrong := randomSecret(t)
-	ts := newLifecycleSource(t, p, wrong, nil)
-
 	ctx, cancel := context.WithTimeout(context.Background(), lifecycleTimeout)
 	defer cancel()
+
+	// checkErr fails the test unless err is a permanent invalid_client
+	// *TokenError without the secret in its text.
+	checkErr := func(caller int, err error) {
+		t.Helper()
+		if err == nil {
+			t.Fatalf("caller %d: Token succeeded with a wrong secret", caller)
+		}
+		assertNoSecret(t, err, wrong)
+		var te *oauthclient.TokenError
+		if !errors.As(err, &te) {
+			t.Fatalf("caller %d: Token: %v (%T), want *oauthclient.TokenError", caller, err, err)
+		}
+		if te.ErrorCode != "invalid_client" || te.Temporary() {
+			t.Fatalf("caller %d: Token: %v (code %q, temporary %v), want permanent invalid_client", caller, err, te.ErrorCode, te.Temporary())
+		}
+	}
+
+	_, err := newLifecycleSource(t, p, wrong, nil).Token(ctx)
+	checkErr(0, err)
+	if st := p.Stats(t); st.TokenRequests != 1 || st.InjectedFailures != 0 || st.TokenErrorsByCode["invalid_client"] != 1 {
+		t.Errorf("one caller: token requests %d (injected failures %d, errors %v), want 1 (0, one invalid_client)", st.TokenRequests, st.InjectedFailures, st.TokenErrorsByCode)
+	}
+	p.ResetStats(t)
+
+	ts := newLifecycleSource(t, p, wrong, nil)
 	start := make(chan struct{})
 	errs := make([]error, callers)
 	var wg sync.WaitGroup
@@ -353,21 +374,7 @@ func TestLifecycleWrongSecretStorm(t *testing.T) {
 	wg.Wait()
 
 	for i, err := range errs {
-		if err == nil {
-			t.Fatalf("caller %d: Token succeeded with a wrong secret", i)
-		}
-		for _, text := range []string{err.Error(), fmt.Sprintf("%v", err), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", err)} {
-			if strings.Contains(text, wrong) {
-				t.Fatalf("caller %d: error text contains the client secret (%s)", i, fingerprint(wrong))
-			}
-		}
-		var te *oauthclient.TokenError
-		if !errors.As(err, &te) {
-			t.Fatalf("caller %d: Token: %v (%T), want *oauthclient.TokenError", i, err, err)
-		}
-		if te.ErrorCode != "invalid_client" || te.Temporary() {
-			t.Fatalf("caller %d: Token: %v (code %q, temporary %v), want permanent invalid_client", i, err, te.ErrorCode, te.Temporary())
-		}
+		checkErr(i, err)
 	}
 	st := p.Stats(t)
 	if st.TokenRequests < 1 || st.TokenRequests > 3 {
@@ -417,11 +424,4 @@ func TestLifecycleRevokedTokenHeals(t *testing.T) {
 	if st.TokenRequests != 2 || st.ResourceRequests != 3 || st.ResourceUnauthorized != 1 {
 		t.Errorf("token requests %d, resource requests %d, resource 401s %d; want 2, 3, 1", st.TokenRequests, st.ResourceRequests, st.ResourceUnauthorized)
 	}
-}
-
-// lifecycleDrain reads what is left of a response body (up to 1 MiB) and
-// closes it, so the connection can be reused.
-func lifecycleDrain(resp *http.Response) error {
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-	return resp.Body.Close()
 }

@@ -10,10 +10,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/oauthkit/oauthkit/jwtassert"
 )
 
-// These tests use net/http only: they prove the interop server and the
-// harness independently of the SDK.
+// These tests use net/http (and jwtassert to sign assertions) only: they
+// prove the interop server and the harness independently of oauthclient.
 
 // TestProviderSmoke gets a client_credentials token with client_secret_basic
 // and reads the protected resource with it.
@@ -86,9 +88,8 @@ func TestProviderFeatures(t *testing.T) {
 			for _, c := range []Client{p.RS384, p.ES384} {
 				form := cloneValues(cc)
 				form.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
-				form.Set("client_assertion", signAssertion(t, c, map[string]any{
-					"iss": c.ID, "sub": c.ID, "aud": p.TokenURL, "jti": randomHex(t, 16),
-					"iat": time.Now().Unix(), "exp": time.Now().Add(4 * time.Minute).Unix(),
+				form.Set("client_assertion", signAssertion(t, c, jwtassert.Claims{
+					Issuer: c.ID, Subject: c.ID, Audience: p.TokenURL,
 				}))
 				tr, err := p.postToken(ctx, Client{ID: c.ID}, form)
 				if err != nil {
@@ -164,10 +165,7 @@ func TestProviderFeatures(t *testing.T) {
 			}
 		}},
 		{"jwt_bearer", func(t *testing.T, p *Provider) {
-			claims := map[string]any{
-				"iss": p.JWTBearer.ID, "sub": "service-user-7", "aud": p.TokenURL, "jti": randomHex(t, 16),
-				"iat": time.Now().Unix(), "exp": time.Now().Add(4 * time.Minute).Unix(),
-			}
+			claims := jwtassert.Claims{Issuer: p.JWTBearer.ID, Subject: "service-user-7", Audience: p.TokenURL}
 			form := url.Values{
 				"grant_type": {grantJWTBearer},
 				"assertion":  {signAssertion(t, p.JWTBearer, claims)},

@@ -18,9 +18,7 @@ import (
 // token reaches OnTokenChange exactly once, and the provider's reuse
 // detection (which revokes the grant) never fires.
 func TestSDKRotatingRefreshTokenUnderLoad(t *testing.T) {
-	opts := sdkOptions
-	opts.AccessTokenTTL = 4 * time.Second
-	p := startProvider(t, opts)
+	p := startProvider(t, ProviderOptions{AccessTokenTTL: 4 * time.Second})
 	rt := p.RefreshToken(t, p.App.ID, "patient/Patient.rs")
 	p.ResetStats(t)
 
@@ -47,7 +45,11 @@ func TestSDKRotatingRefreshTokenUnderLoad(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for time.Now().Before(deadline) {
-				resp, _ := readPatient(t, p, client)
+				resp, _, err := readPatient(p, client)
+				if err != nil {
+					t.Errorf("%v", err)
+					return
+				}
 				if resp.StatusCode != http.StatusOK {
 					failures.Store(resp.StatusCode, true)
 				}

@@ -3,42 +3,16 @@ package interop
 import (
 	"context"
 	"errors"
-	"github.com/oauthkit/oauthkit/internal/testclock"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/oauthkit/oauthkit/jwtassert"
+	"github.com/oauthkit/oauthkit/internal/testclock"
 	"github.com/oauthkit/oauthkit/oauthclient"
 )
-
-// sdkOptions registers, for every key-based client, exactly the JWK Set that
-// jwtassert.JWKS publishes for the client's signer: the provider must accept
-// the SDK's own JWKS output.
-var sdkOptions = ProviderOptions{PublicJWKS: sdkJWKS}
-
-func sdkJWKS(keyPEM []byte, keyID, alg string) ([]byte, error) {
-	s, err := jwtassert.ParsePEM(keyPEM, jwtassert.Options{KeyID: keyID, Algorithm: alg})
-	if err != nil {
-		return nil, err
-	}
-	return jwtassert.JWKS(s)
-}
-
-// signerFor loads c's private key the way a customer would.
-func signerFor(t testing.TB, c Client) *jwtassert.Signer {
-	t.Helper()
-	s, err := jwtassert.ParsePEM(c.KeyPEM, jwtassert.Options{KeyID: c.KeyID})
-	if err != nil {
-		t.Fatalf("ParsePEM(%s): %v", c.ID, err)
-	}
-	if s.Algorithm() != c.Alg {
-		t.Fatalf("ParsePEM(%s) inferred %s, want %s", c.ID, s.Algorithm(), c.Alg)
-	}
-	return s
-}
 
 func newTokenSource(t testing.TB, cfg oauthclient.Config) *oauthclient.TokenSource {
 	t.Helper()
@@ -50,24 +24,27 @@ func newTokenSource(t testing.TB, cfg oauthclient.Config) *oauthclient.TokenSour
 }
 
 // readPatient GETs /fhir/Patient through client and returns the response
-// with its body read.
-func readPatient(t testing.TB, p *Provider, client *http.Client) (*http.Response, string) {
-	t.Helper()
+// with its body read. It does not use testing.TB, so it may run on any
+// goroutine.
+func readPatient(p *Provider, client *http.Client) (*http.Response, string, error) {
 	resp, err := client.Get(p.FHIRBase + "/Patient")
 	if err != nil {
-		t.Fatalf("GET /fhir/Patient: %v", err)
+		return nil, "", fmt.Errorf("GET /fhir/Patient: %w", err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		t.Fatalf("read /fhir/Patient: %v", err)
+		return nil, "", fmt.Errorf("read /fhir/Patient: %w", err)
 	}
-	return resp, string(b)
+	return resp, string(b), nil
 }
 
 func mustReadPatient(t testing.TB, p *Provider, client *http.Client) *http.Response {
 	t.Helper()
-	resp, body := readPatient(t, p, client)
+	resp, body, err := readPatient(p, client)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"resourceType":"Bundle"`) {
 		t.Fatalf("GET /fhir/Patient: status %d", resp.StatusCode)
 	}
@@ -84,7 +61,7 @@ func newFakeClock() *fakeClock { return testclock.New(time.Now()) }
 // authentication method and reads the protected resource through
 // TokenSource.Client; repeated reads reuse the cached token.
 func TestSDKClientAuthMethods(t *testing.T) {
-	p := startProvider(t, sdkOptions)
+	p := startProvider(t, ProviderOptions{})
 	tests := []struct {
 		name   string
 		client Client
@@ -138,7 +115,7 @@ func TestSDKClientAuthMethods(t *testing.T) {
 // TestSDKDiscovery finds the token endpoint through SMART and RFC 8414
 // discovery and uses it.
 func TestSDKDiscovery(t *testing.T) {
-	p := startProvider(t, sdkOptions)
+	p := startProvider(t, ProviderOptions{})
 	ctx := context.Background()
 
 	smart, err := oauthclient.DiscoverSMART(ctx, p.FHIRBase)
@@ -169,7 +146,7 @@ func TestSDKDiscovery(t *testing.T) {
 // assertion against the JWKS that jwtassert produced and issues a token for
 // the assertion's subject.
 func TestSDKJWTBearer(t *testing.T) {
-	p := startProvider(t, sdkOptions)
+	p := startProvider(t, ProviderOptions{})
 	signer := signerFor(t, p.JWTBearer)
 	for _, subject := range []string{"service-user-7", "service-user-8"} {
 		ts := newTokenSource(t, oauthclient.Config{
@@ -193,7 +170,7 @@ func TestSDKJWTBearer(t *testing.T) {
 // TestSDKTokenExchange exchanges the token of one TokenSource for a token
 // for the FHIR server (RFC 8693).
 func TestSDKTokenExchange(t *testing.T) {
-	p := startProvider(t, sdkOptions)
+	p := startProvider(t, ProviderOptions{})
 	subject := newTokenSource(t, oauthclient.Config{
 		TokenURL: p.TokenURL,
 		ClientID: p.Basic.ID,
@@ -219,88 +196,9 @@ func TestSDKTokenExchange(t *testing.T) {
 	}
 }
 
-// TestSDKTokenEndpointErrors: temporary failures are retried (honouring
-// Retry-After), a wrong secret is permanent and never retried.
-func TestSDKTokenEndpointErrors(t *testing.T) {
-	fast := &oauthclient.RetryPolicy{InitialInterval: 10 * time.Millisecond, MaxInterval: 50 * time.Millisecond}
-	tests := []struct {
-		name       string
-		failures   int
-		status     int
-		retryAfter int
-		secret     func(p *Provider) string
-		wantErr    string // OAuth error code; "" = success
-		wantTokens int    // token requests seen by the server
-	}{
-		{"503_retried", 2, http.StatusServiceUnavailable, 0, func(p *Provider) string { return p.Basic.Secret }, "", 3},
-		{"429_retry_after", 1, http.StatusTooManyRequests, 1, func(p *Provider) string { return p.Basic.Secret }, "", 2},
-		{"invalid_client_not_retried", 0, 0, 0, func(*Provider) string { return "wrong-secret-0123456789" }, "invalid_client", 1},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			p := startProvider(t, sdkOptions)
-			if tt.failures > 0 {
-				p.Fail(t, tt.failures, tt.status, tt.retryAfter)
-			}
-			secret := tt.secret(p)
-			ts := newTokenSource(t, oauthclient.Config{
-				TokenURL: p.TokenURL,
-				ClientID: p.Basic.ID,
-				Auth:     oauthclient.ClientSecretBasic{Secret: secret},
-				Scopes:   []string{"system/Patient.rs"},
-				Retry:    fast,
-			})
-			_, err := ts.Token(context.Background())
-			switch {
-			case tt.wantErr == "" && err != nil:
-				t.Fatalf("Token: %v", err)
-			case tt.wantErr != "":
-				var te *oauthclient.TokenError
-				if !errors.As(err, &te) || te.ErrorCode != tt.wantErr || te.Temporary() {
-					t.Fatalf("Token: %v, want permanent %s", err, tt.wantErr)
-				}
-				if strings.Contains(err.Error(), secret) {
-					t.Errorf("error text contains the client secret")
-				}
-			}
-			st := p.Stats(t)
-			if st.TokenRequests != tt.wantTokens || st.InjectedFailures != tt.failures {
-				t.Errorf("token requests %d (injected failures %d), want %d (%d)", st.TokenRequests, st.InjectedFailures, tt.wantTokens, tt.failures)
-			}
-		})
-	}
-}
-
-// TestSDKInvalidTokenRetry: when the resource server rejects a token with
-// 401 invalid_token, the Transport gets a new token and retries once.
-func TestSDKInvalidTokenRetry(t *testing.T) {
-	p := startProvider(t, sdkOptions)
-	ts := newTokenSource(t, oauthclient.Config{
-		TokenURL: p.TokenURL,
-		ClientID: p.RS384.ID,
-		Auth:     oauthclient.PrivateKeyJWT{Signer: signerFor(t, p.RS384)},
-		Scopes:   []string{"system/Patient.rs"},
-	})
-	client := ts.Client(nil)
-	mustReadPatient(t, p, client)
-	tok, err := ts.Token(context.Background())
-	if err != nil {
-		t.Fatalf("Token: %v", err)
-	}
-	if !p.RevokeToken(t, tok.AccessToken) {
-		t.Fatalf("RevokeToken: token unknown to the server")
-	}
-	mustReadPatient(t, p, client)
-
-	st := p.Stats(t)
-	if st.TokenRequests != 2 || st.ResourceUnauthorized != 1 || st.ResourceRequests != 3 {
-		t.Errorf("token requests %d, resource 401s %d, resource requests %d; want 2, 1, 3", st.TokenRequests, st.ResourceUnauthorized, st.ResourceRequests)
-	}
-}
-
 // TestSDKRevoke revokes tokens at the provider's RFC 7009 endpoint.
 func TestSDKRevoke(t *testing.T) {
-	p := startProvider(t, sdkOptions)
+	p := startProvider(t, ProviderOptions{})
 	ctx := context.Background()
 
 	t.Run("access_token", func(t *testing.T) {

@@ -3,8 +3,6 @@ package interop
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,7 +35,7 @@ const workerTimeout = 120 * time.Second
 
 // Worker modes.
 const (
-	// modeOnce gets one token and prints "token <hash>".
+	// modeOnce gets one token and prints "token <fingerprint>".
 	modeOnce = "once"
 	// modeRotate prints "started", then Iterations times gets a token and
 	// invalidates it, so that every round refreshes or adopts through the
@@ -105,15 +103,21 @@ func (s workerSpec) openCache() (c tokencache.Cache, close func(), err error) {
 		}
 		return k, func() {}, nil
 	case "redis":
-		rdb := redis.NewClient(&redis.Options{Addr: loc})
-		r, err := rediscache.New(rdb, &rediscache.Options{LockLease: s.LockLease})
-		if err != nil {
-			rdb.Close()
-			return nil, nil, err
-		}
-		return r, func() { rdb.Close() }, nil
+		return openRedisCache(loc, &rediscache.Options{LockLease: s.LockLease})
 	}
 	return nil, nil, fmt.Errorf("worker: unknown cache kind %q", kind)
+}
+
+// openRedisCache returns a rediscache.Cache on its own Redis client, as a
+// separate process would have. close closes the client.
+func openRedisCache(addr string, opts *rediscache.Options) (c *rediscache.Cache, close func(), err error) {
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	r, err := rediscache.New(rdb, opts)
+	if err != nil {
+		rdb.Close()
+		return nil, nil, err
+	}
+	return r, func() { rdb.Close() }, nil
 }
 
 // TestWorkerProcess is the child side of the multi-process tests: it does
@@ -158,7 +162,7 @@ func runWorker(raw string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "token %s\n", tokenHash(tok.AccessToken))
+		fmt.Fprintf(out, "token %s\n", fingerprint(tok.AccessToken))
 		return nil
 	case modeRotate:
 		fmt.Fprintln(out, "started")
@@ -184,12 +188,6 @@ func runWorker(raw string, out io.Writer) error {
 		return errors.New("still holding the lock at the time limit")
 	}
 	return fmt.Errorf("unknown mode %q", spec.Mode)
-}
-
-// tokenHash identifies a token in worker output without revealing it.
-func tokenHash(tok string) string {
-	sum := sha256.Sum256([]byte(tok))
-	return hex.EncodeToString(sum[:8])
 }
 
 // worker is a running worker process.

@@ -22,30 +22,42 @@ func JWKS(signers ...*Signer) ([]byte, error) {
 	if len(signers) == 0 {
 		return nil, newError(nil, "JWKS needs at least one signer")
 	}
+	if err := checkSigners("JWKS", signers); err != nil {
+		return nil, err
+	}
 	set := jose.JSONWebKeySet{Keys: make([]jose.JSONWebKey, 0, len(signers))}
-	seen := make(map[string]bool, len(signers))
-	for i, s := range signers {
-		if s == nil || s.pub == nil {
-			return nil, newError(nil, "JWKS signer %d is nil", i)
-		}
-		if s.kid == "" {
-			return nil, newError(ErrMissingKeyID, "JWKS signer %d has no key ID", i)
-		}
-		if seen[s.kid] {
-			return nil, newError(nil, "JWKS: duplicate key ID %q", s.kid)
-		}
-		seen[s.kid] = true
-		jwk := s.PublicJWK()
-		if !jwk.IsPublic() {
-			return nil, newError(ErrUnsupportedKey, "JWKS signer %d has no public key", i)
-		}
-		set.Keys = append(set.Keys, jwk)
+	for _, s := range signers {
+		set.Keys = append(set.Keys, s.PublicJWK())
 	}
 	b, err := json.Marshal(set)
 	if err != nil {
 		return nil, wrapError(nil, err, "encode JWK Set")
 	}
 	return b, nil
+}
+
+// checkSigners reports the first signer in all that cannot be published in
+// one JWK Set: nil, without a key ID (ErrMissingKeyID), without a public
+// key (ErrUnsupportedKey), or with the key ID of an earlier one. op names
+// the caller in the message.
+func checkSigners(op string, all []*Signer) error {
+	seen := make(map[string]bool, len(all))
+	for i, s := range all {
+		if s == nil || s.pub == nil {
+			return newError(nil, "%s: signer %d is nil", op, i)
+		}
+		if s.kid == "" {
+			return newError(ErrMissingKeyID, "%s: signer %d has no key ID", op, i)
+		}
+		if seen[s.kid] {
+			return newError(nil, "%s: duplicate key ID %q", op, s.kid)
+		}
+		seen[s.kid] = true
+		if jwk := s.PublicJWK(); !jwk.IsPublic() {
+			return newError(ErrUnsupportedKey, "%s: signer %d has no public key", op, i)
+		}
+	}
+	return nil
 }
 
 // KeySet holds the current signing key and older keys that are still
@@ -70,9 +82,7 @@ func NewKeySet(current *Signer, previous ...*Signer) (*KeySet, error) {
 	if current == nil {
 		return nil, newError(nil, "NewKeySet: current signer is nil")
 	}
-	all := append([]*Signer{current}, previous...)
-	// JWKS checks nil signers, missing and duplicate key IDs.
-	if _, err := JWKS(all...); err != nil {
+	if err := checkSigners("NewKeySet", append([]*Signer{current}, previous...)); err != nil {
 		return nil, err
 	}
 	return &KeySet{current: current, previous: slices.Clone(previous)}, nil
@@ -119,19 +129,14 @@ func (k *KeySet) Rotate(next *Signer) {
 // servers can fetch it before a later Rotate(s). s needs a key ID that is
 // not yet in the set.
 func (k *KeySet) Publish(s *Signer) error {
-	if s == nil || s.pub == nil {
-		return newError(nil, "KeySet.Publish: signer is nil")
-	}
-	if s.kid == "" {
-		return newError(ErrMissingKeyID, "KeySet.Publish: signer has no key ID")
-	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.current == nil {
 		return newError(nil, "KeySet.Publish: key set has no current signer; use NewKeySet")
 	}
-	if k.current.kid == s.kid || slices.ContainsFunc(k.previous, func(p *Signer) bool { return p.kid == s.kid }) {
-		return newError(nil, "KeySet.Publish: duplicate key ID %q", s.kid)
+	// s first, so that a problem with s is reported as signer 0.
+	if err := checkSigners("KeySet.Publish", append([]*Signer{s, k.current}, k.previous...)); err != nil {
+		return err
 	}
 	k.previous = append([]*Signer{s}, k.previous...)
 	return nil

@@ -198,14 +198,20 @@ func TestKeySetConstruction(t *testing.T) {
 		"duplicate kid": {a, b, a2},
 		"no kid":        {noKID},
 	} {
-		if _, err := NewKeySet(args[0], args[1:]...); err == nil {
+		_, err := NewKeySet(args[0], args[1:]...)
+		if err == nil {
 			t.Errorf("NewKeySet(%s) succeeded, want error", name)
+		} else if name == "no kid" && !errors.Is(err, ErrMissingKeyID) {
+			t.Errorf("NewKeySet(%s): %v, want ErrMissingKeyID", name, err)
 		}
 	}
 
 	for name, s := range map[string]*Signer{"nil": nil, "duplicate current": a2, "duplicate previous": b, "no kid": noKID} {
-		if err := ks.Publish(s); err == nil {
+		err := ks.Publish(s)
+		if err == nil {
 			t.Errorf("Publish(%s) succeeded, want error", name)
+		} else if name == "no kid" && !errors.Is(err, ErrMissingKeyID) {
+			t.Errorf("Publish(%s): %v, want ErrMissingKeyID", name, err)
 		}
 	}
 

@@ -44,9 +44,6 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	if oerr != nil {
-		if oerr.status == http.StatusMethodNotAllowed {
-			w.Header().Set("Allow", http.MethodPost)
-		}
 		s.logInfo("oauthtest: revocation rejected", "error", oerr.code)
 		writeOAuthError(w, oerr)
 		return
@@ -112,9 +109,6 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	if oerr != nil {
-		if oerr.status == http.StatusMethodNotAllowed {
-			w.Header().Set("Allow", http.MethodPost)
-		}
 		writeOAuthError(w, oerr)
 		return
 	}

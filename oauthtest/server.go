@@ -16,6 +16,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/oauthkit/oauthkit/jwtassert"
 )
 
 // Auth method names, as used in [Client.AuthMethod] and in the server metadata.
@@ -318,8 +320,8 @@ func checkPublicJWK(k jose.JSONWebKey) error {
 	}
 	switch key := k.Key.(type) {
 	case *rsa.PublicKey:
-		if key.N.BitLen() < 2048 {
-			return errors.New("RSA key shorter than 2048 bits")
+		if key.N.BitLen() < jwtassert.MinRSABits {
+			return fmt.Errorf("RSA key shorter than %d bits", jwtassert.MinRSABits)
 		}
 	case *ecdsa.PublicKey, ed25519.PublicKey:
 	default:

@@ -262,3 +262,29 @@ func TestNothingSecretIsLoggedOrRecorded(t *testing.T) {
 		}
 	}
 }
+
+// TestMethodNotAllowed: the token, revocation and introspection endpoints
+// accept POST only and say so in the Allow header.
+func TestMethodNotAllowed(t *testing.T) {
+	e := newEnv(t)
+	tests := []struct {
+		name string
+		url  string
+	}{
+		{"token", e.srv.TokenURL()},
+		{"revocation", e.srv.RevocationURL()},
+		{"introspection", e.srv.IntrospectionURL()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodGet, tt.url, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := e.do(t, req)
+			if r.status != http.StatusMethodNotAllowed || r.header.Get("Allow") != http.MethodPost || r.str("error") != "invalid_request" {
+				t.Errorf("GET: %v, Allow %q; want 405 invalid_request, Allow POST", r, r.header.Get("Allow"))
+			}
+		})
+	}
+}

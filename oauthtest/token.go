@@ -83,6 +83,9 @@ func errCode(code, format string, a ...any) *oauthError {
 
 func writeOAuthError(w http.ResponseWriter, e *oauthError) {
 	h := w.Header()
+	if e.status == http.StatusMethodNotAllowed {
+		h.Set("Allow", http.MethodPost) // every OAuth endpoint here accepts POST only
+	}
 	if e.basic {
 		h.Set("WWW-Authenticate", `Basic realm="oauthtest"`)
 	}
@@ -223,9 +226,6 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		formErr = checkFormRequest(r, form, "audience", "resource")
 	}
 	if formErr != nil {
-		if formErr.status == http.StatusMethodNotAllowed {
-			w.Header().Set("Allow", http.MethodPost)
-		}
 		writeOAuthError(w, formErr)
 		s.recordToken(entry, formErr.status, formErr.code)
 		return

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"github.com/oauthkit/oauthkit/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -145,10 +146,7 @@ func keyringUsable() error {
 
 func TestDemoKeyring(t *testing.T) {
 	if err := keyringUsable(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("OS keychain unusable in CI: %v", err)
-		}
-		t.Skip("no usable OS keychain; run: scripts/with-keyring.sh go test ./examples/scheduled-pull")
+		testenv.SkipOrFailInCI(t, "no usable OS keychain (%v); run: scripts/with-keyring.sh go test ./examples/scheduled-pull", err)
 	}
 	isolate(t)
 	code, stdout, stderr := runProgram(t, "-cache", "keyring")

@@ -5,7 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"os"
+	"github.com/oauthkit/oauthkit/internal/testenv"
 	"strings"
 	"testing"
 	"time"
@@ -30,10 +30,7 @@ func realCache(t *testing.T, opts Options) (*Cache, string) {
 		t.Fatal(err)
 	}
 	if err := probe(c, service); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("OS keychain unusable in CI: %v", wrapErr("probe", err))
-		}
-		t.Skipf("no usable OS keychain (%v); run: scripts/with-keyring.sh go test ./tokencache/keyring", err)
+		testenv.SkipOrFailInCI(t, "no usable OS keychain (%v); run: scripts/with-keyring.sh go test ./tokencache/keyring", wrapErr("probe", err))
 	}
 	t.Cleanup(func() { gokeyring.DeleteAll(service) })
 	return c, service
