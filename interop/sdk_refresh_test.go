@@ -208,6 +208,7 @@ func TestSDKLogin(t *testing.T) {
 		ClientID: p.Public.ID,
 		Grant:    oauthclient.RefreshToken{},
 		Cache:    tokencache.NewMemory(),
+		CacheKey: "interop-login-user",
 	})
 	if err := ts.Seed(ctx, tok); err != nil {
 		t.Fatalf("Seed: %v", err)

@@ -79,6 +79,7 @@ func (s workerSpec) config(cache tokencache.Cache) oauthclient.Config {
 	if s.Grant == "refresh_token" {
 		// The cache holds the refresh token: the parent seeds it.
 		cfg.Grant = oauthclient.RefreshToken{}
+		cfg.CacheKey = "interop-refresh-user"
 	}
 	return cfg
 }

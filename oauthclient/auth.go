@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sort"
 	"time"
 
 	"github.com/oauthkit/oauthkit/jwtassert"
@@ -26,6 +27,34 @@ type AuthRequest struct {
 	Form     url.Values
 	Header   http.Header
 	Now      time.Time
+}
+
+// String describes r without its credentials: form values and headers are
+// listed by name only.
+func (r *AuthRequest) String() string {
+	if r == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("oauthclient.AuthRequest{ClientID:%q TokenURL:%q Form:%v Header:%v}", r.ClientID, redactURL(r.TokenURL), names(r.Form), names(r.Header))
+}
+
+// GoString describes r without its credentials.
+func (r *AuthRequest) GoString() string { return r.String() }
+
+// Format prints the redacted form for every fmt verb.
+func (r *AuthRequest) Format(f fmt.State, _ rune) { fmt.Fprint(f, r.String()) }
+
+// LogValue prints the redacted form in slog output.
+func (r *AuthRequest) LogValue() slog.Value { return slog.StringValue(r.String()) }
+
+// names returns the sorted keys of m.
+func names[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
 }
 
 // ClientAuth authenticates the client at the token endpoint (RFC 6749 §2.3).
@@ -54,6 +83,13 @@ func (a ClientSecretBasic) Apply(r *AuthRequest) error {
 	return nil
 }
 
+func (a ClientSecretBasic) validate() error {
+	if a.Secret == "" {
+		return errors.New("oauthclient: ClientSecretBasic.Secret is required")
+	}
+	return nil
+}
+
 // String redacts the secret.
 func (a ClientSecretBasic) String() string { return "ClientSecretBasic{Secret:REDACTED}" }
 
@@ -79,6 +115,13 @@ func (a ClientSecretPost) Apply(r *AuthRequest) error {
 	}
 	r.Form.Set("client_id", r.ClientID)
 	r.Form.Set("client_secret", a.Secret)
+	return nil
+}
+
+func (a ClientSecretPost) validate() error {
+	if a.Secret == "" {
+		return errors.New("oauthclient: ClientSecretPost.Secret is required")
+	}
 	return nil
 }
 
@@ -125,6 +168,13 @@ func (a PrivateKeyJWT) Apply(r *AuthRequest) error {
 	r.Form.Set("client_id", r.ClientID)
 	r.Form.Set("client_assertion_type", ClientAssertionType)
 	r.Form.Set("client_assertion", jws)
+	return nil
+}
+
+func (a PrivateKeyJWT) validate() error {
+	if a.Signer == nil {
+		return errors.New("oauthclient: PrivateKeyJWT.Signer is required")
+	}
 	return nil
 }
 

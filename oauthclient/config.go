@@ -4,10 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
-	"strings"
+	"reflect"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -39,7 +38,12 @@ type Config struct {
 	// requests are serialised across processes. Optional; default memory only.
 	Cache tokencache.Cache
 	// CacheKey overrides the cache key derived from token URL, client ID,
-	// grant, scopes and endpoint parameters. Optional.
+	// grant (with a one-way digest of the subject, actor or initial refresh
+	// token that says whose token it is), scopes and endpoint parameters.
+	// Required with a Cache when the grant names no user of its own
+	// (RefreshToken without Token, filled by Seed after Login; TokenExchange
+	// whose SubjectSource has no cache key): it must then name whose token
+	// it is, so that two users never share an entry. Optional otherwise.
 	CacheKey string
 	// OnTokenChange is called with every newly obtained token, after it has
 	// been persisted to Cache and before any caller receives it. It must not
@@ -73,12 +77,15 @@ type Config struct {
 	// Optional; default 5 s.
 	ErrorCooldown time.Duration
 	// FetchTimeout bounds a background refresh and a fetch shared by
-	// several callers. Optional; default 60 s.
+	// several callers, cache lock wait included: at most half of it is spent
+	// waiting for a lock another process holds. Optional; default 60 s.
 	FetchTimeout time.Duration
-	// CacheTimeout bounds one Load or Store of Cache, so that a hung shared
-	// cache (a Redis that stopped answering) costs a token request, not a
-	// stall. Lock waits are bounded by FetchTimeout instead, since they may
-	// wait for another process's token request. Optional; default 5 s.
+	// CacheTimeout bounds one Load or Store of Cache and each round trip of
+	// a lease lock (tokencache.LeaseLocker), so that a hung shared cache (a
+	// Redis that stopped answering) costs a token request, not a stall.
+	// Waiting for a lock that another live holder has is bounded by half of
+	// FetchTimeout instead, since it may wait for that holder's token
+	// request. Optional; default 5 s.
 	CacheTimeout time.Duration
 	// RevocationURL is the RFC 7009 revocation endpoint used by Revoke.
 	// Optional.
@@ -88,9 +95,10 @@ type Config struct {
 	InsecureAllowHTTP bool
 }
 
-// String describes the configuration without secrets.
+// String describes the configuration without secrets: no credentials, and
+// URLs without their query (API gateways put keys there).
 func (c Config) String() string {
-	return fmt.Sprintf("oauthclient.Config{TokenURL:%q ClientID:%q Auth:%T Grant:%T Scopes:%q}", c.TokenURL, c.ClientID, c.Auth, c.Grant, c.Scopes)
+	return fmt.Sprintf("oauthclient.Config{TokenURL:%q ClientID:%q Auth:%T Grant:%T Scopes:%q}", redactURL(c.TokenURL), c.ClientID, c.Auth, c.Grant, c.Scopes)
 }
 
 // GoString describes the configuration without secrets.
@@ -102,6 +110,12 @@ func (c Config) Format(f fmt.State, _ rune) { fmt.Fprint(f, c.String()) }
 // LogValue prints the redacted form in slog output.
 func (c Config) LogValue() slog.Value { return slog.StringValue(c.String()) }
 
+// validator is implemented by grants and client authentications that can
+// check their own fields; values and pointers both satisfy it.
+type validator interface{ validate() error }
+
+// validate checks c; it changes nothing (defaults are applied by
+// withDefaults).
 func (c *Config) validate() error {
 	if c.TokenURL == "" {
 		return errors.New("oauthclient: Config.TokenURL is required")
@@ -117,43 +131,47 @@ func (c *Config) validate() error {
 	if c.ClientID == "" {
 		return errors.New("oauthclient: Config.ClientID is required")
 	}
-	switch a := c.Auth.(type) {
-	case PrivateKeyJWT:
-		if a.Signer == nil {
-			return errors.New("oauthclient: PrivateKeyJWT.Signer is required")
+	for _, v := range []any{c.Auth, c.Grant} {
+		if v == nil {
+			continue
 		}
-	case *PrivateKeyJWT:
-		if a == nil || a.Signer == nil {
-			return errors.New("oauthclient: PrivateKeyJWT.Signer is required")
+		if isNilPointer(v) {
+			return fmt.Errorf("oauthclient: Config: nil %T", v)
 		}
-	case ClientSecretBasic:
-		if a.Secret == "" {
-			return errors.New("oauthclient: ClientSecretBasic.Secret is required")
-		}
-	case ClientSecretPost:
-		if a.Secret == "" {
-			return errors.New("oauthclient: ClientSecretPost.Secret is required")
-		}
-	}
-	switch g := c.Grant.(type) {
-	case JWTBearer:
-		if g.Signer == nil || g.Subject == "" {
-			return errors.New("oauthclient: JWTBearer needs a Signer and a Subject")
-		}
-	case TokenExchange:
-		if g.SubjectToken == "" && g.SubjectSource == nil {
-			return errors.New("oauthclient: TokenExchange needs SubjectToken or SubjectSource")
+		if cv, ok := v.(validator); ok {
+			if err := cv.validate(); err != nil {
+				return err
+			}
 		}
 	}
 	for k := range c.EndpointParams {
 		switch k {
-		case "client_secret", "client_assertion", "password", "refresh_token", "assertion", "subject_token":
+		case "client_secret", "client_assertion", "password", "refresh_token", "assertion", "subject_token", "actor_token", "code", "code_verifier":
 			return fmt.Errorf("oauthclient: Config.EndpointParams must not carry %q; use Auth or Grant", k)
 		}
 	}
 	if c.RefreshWindow < 0 || c.RefreshWindow >= 1 {
 		return errors.New("oauthclient: Config.RefreshWindow must be in [0, 1)")
 	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"MaxRefreshWindow", c.MaxRefreshWindow}, {"ExpiryLeeway", c.ExpiryLeeway}, {"ErrorCooldown", c.ErrorCooldown}, {"FetchTimeout", c.FetchTimeout}, {"CacheTimeout", c.CacheTimeout}} {
+		if d.v < 0 {
+			return fmt.Errorf("oauthclient: Config.%s must not be negative", d.name)
+		}
+	}
+	if c.Cache != nil && c.CacheKey == "" {
+		if g, ok := c.Grant.(keyedGrant); ok && !g.identityKnown() {
+			return fmt.Errorf("oauthclient: Config.CacheKey is required with a Cache for %T without a token of its own: it must name whose token it is (for example the user's ID), so that two users never share an entry", c.Grant)
+		}
+	}
+	return nil
+}
+
+// withDefaults returns c with every unset optional field at its default:
+// the one place defaults are chosen.
+func (c Config) withDefaults() Config {
 	if c.Auth == nil {
 		c.Auth = NoClientAuth{}
 	}
@@ -178,48 +196,20 @@ func (c *Config) validate() error {
 	if c.CacheTimeout == 0 {
 		c.CacheTimeout = 5 * time.Second
 	}
-	return nil
+	if c.Retry != nil {
+		p := c.Retry.withDefaults()
+		c.Retry = &p
+	} else {
+		p := DefaultRetryPolicy
+		c.Retry = &p
+	}
+	return c
 }
 
-// fieldError names the configuration field a URL error is about.
-func fieldError(field string, err error) error {
-	if errors.Is(err, ErrInsecureURL) {
-		return fmt.Errorf("%w (%s)", err, field)
-	}
-	return fmt.Errorf("oauthclient: %s: %w", field, err)
-}
-
-// checkURL accepts https URLs, and http URLs to loopback hosts.
-func checkURL(raw string, insecure bool) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return errors.New("not a valid URL")
-	}
-	if u.User != nil {
-		return errors.New("must not contain user information")
-	}
-	if u.Host == "" {
-		return errors.New("must be absolute")
-	}
-	switch strings.ToLower(u.Scheme) {
-	case "https":
-		return nil
-	case "http":
-		if insecure || isLoopback(u.Hostname()) {
-			return nil
-		}
-		return ErrInsecureURL
-	}
-	return fmt.Errorf("unsupported scheme %q", u.Scheme)
-}
-
-// isLoopback reports whether host is "localhost" or a loopback IP.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+// isNilPointer reports whether v is a typed nil pointer.
+func isNilPointer(v any) bool {
+	rv := reflect.ValueOf(v)
+	return rv.Kind() == reflect.Pointer && rv.IsNil()
 }
 
 // tokenHTTPClient copies c (or builds a default) and disables redirects.

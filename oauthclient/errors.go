@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/oauthkit/oauthkit/internal/tokenendpoint"
+	"github.com/oauthkit/oauthkit/tokencache"
 )
 
 // TokenError describes a failed token-endpoint call (RFC 6749 §5.2): the
@@ -34,6 +35,19 @@ var (
 	ErrInsecureURL = errors.New("oauthclient: refusing to send credentials over plain http to a non-loopback host")
 	// ErrClosed: the TokenSource was closed and has no valid token.
 	ErrClosed = errors.New("oauthclient: token source closed")
+	// ErrExpiredOnArrival: the token endpoint issued a token that had
+	// already expired when it arrived (its JWT exp in the past, or a token
+	// endpoint slower than the token lifetime; check the clocks). It counts
+	// as a failed fetch: the source backs off before asking again.
+	ErrExpiredOnArrival = errors.New("oauthclient: token already expired on arrival")
+	// ErrLockTimeout: another process held the cache lock for longer than
+	// half of Config.FetchTimeout. A rotating refresh token is never
+	// redeemed without the lock, so the fetch fails (temporarily) instead;
+	// other grants fetch without the lock.
+	ErrLockTimeout = errors.New("oauthclient: timed out waiting for the cache lock held by another process")
+	// ErrLockLost: the cache lock was lost before a refresh token could be
+	// sent (its lease ran out); the token was not sent.
+	ErrLockLost = tokencache.ErrLockLost
 	// ErrNoRevocationEndpoint: Revoke was called without a revocation URL.
 	ErrNoRevocationEndpoint = errors.New("oauthclient: no revocation endpoint configured")
 )

@@ -3,189 +3,127 @@ package oauthclient
 import (
 	"context"
 	"errors"
-	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
 	"time"
 
-	"golang.org/x/oauth2"
-
+	"github.com/oauthkit/oauthkit/internal/tokenendpoint"
 	"github.com/oauthkit/oauthkit/tokencache"
 )
 
-// fetch obtains a usable token: from the persistent cache if another
-// process refreshed it, else from the token endpoint under the cache's lock.
-func (s *TokenSource) fetch(ctx context.Context, c *call) (*tokenState, error) {
-	cur := s.cur.Load()
-	var prev *tokencache.Entry
-	if cur != nil {
-		prev = cur.entry
-	}
-	// fromCache adopts a token another process stored, or notes the newest
-	// entry (its refresh token is the one to redeem).
-	fromCache := func() *tokenState {
-		e := s.load(ctx)
-		if e == nil {
-			return nil
+// errAbandoned ends a fetch whose callers have all gone while it waited to
+// retry; nothing was sent after they left.
+var errAbandoned = errors.New("oauthclient: fetch abandoned by all callers")
+
+// fetcher makes one token request, with retries of temporary failures on
+// the source's backoff schedule. It knows nothing of the token states or
+// the cache: it is told what refresh token to use, when nobody waits any
+// more (a channel), and what to check right before sending.
+type fetcher struct {
+	cfg   *Config
+	hc    *http.Client
+	sched *schedule
+	log   *slog.Logger
+}
+
+// fetchRequest is what one fetch needs from its caller.
+type fetchRequest struct {
+	// prev is the newest entry known (its refresh token is the one to
+	// redeem); nil if none.
+	prev *tokencache.Entry
+	// gone is closed when no caller waits any more; a retry backoff then
+	// ends with errAbandoned. Nil for background refreshes.
+	gone <-chan struct{}
+	// hold, if set, is called right before each attempt that sends a
+	// refresh token; an error means the attempt must not be sent.
+	hold func(context.Context) error
+}
+
+// fetch sends token requests until one succeeds, a permanent error, the
+// attempt or time budget is spent, ctx ends or every caller has gone. It
+// returns the response and when its request was sent. Every attempt builds
+// a new form, so assertions are never reused.
+func (f *fetcher) fetch(ctx context.Context, r fetchRequest) (*tokenendpoint.Token, time.Time, error) {
+	pol := f.sched.pol
+	start := f.cfg.Now()
+	for attempt := 1; ; attempt++ {
+		req, err := f.build(ctx, r.prev)
+		if err != nil {
+			return nil, time.Time{}, err
 		}
-		if st := s.adoptable(e, cur, c.background); st != nil {
-			return st
-		}
-		prev = newer(prev, e)
-		return nil
-	}
-	if s.cfg.Cache != nil {
-		if st := fromCache(); st != nil {
-			return st, nil
-		}
-		unlock, err := s.lockCache(ctx)
-		switch {
-		case err != nil && ctx.Err() != nil:
-			return nil, fmt.Errorf("oauthclient: wait for cache lock: %w", ctx.Err())
-		case err != nil:
-			s.log.Warn("oauthclient: cache lock unavailable; fetching without it", "err", err)
-		default:
-			defer unlock()
-			if s.locker != nil { // re-check: the lock holder before us may have stored one
-				if st := fromCache(); st != nil {
-					return st, nil
-				}
+		if r.hold != nil && req.Form.Has("refresh_token") {
+			if err := r.hold(ctx); err != nil {
+				return nil, time.Time{}, err
 			}
 		}
+		f.log.Debug("oauthclient: token request", "token_url", redactURL(f.cfg.TokenURL), "grant", req.Form.Get("grant_type"), "attempt", attempt)
+		issued := f.cfg.Now()
+		tok, err := tokenendpoint.Do(ctx, f.hc, req, f.cfg.Now)
+		if err == nil {
+			return tok, issued, nil
+		}
+		err = f.classify(err)
+		if !retryable(err) || attempt >= pol.MaxAttempts || f.cfg.Now().Sub(start) >= pol.MaxElapsed {
+			return nil, time.Time{}, err
+		}
+		wait := f.sched.next(retryAfterOf(err))
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+			return nil, time.Time{}, err
+		}
+		f.log.Debug("oauthclient: token request failed; retrying", "err", err, "wait", wait)
+		if werr := sleep(ctx, wait, r.gone); werr != nil {
+			if errors.Is(werr, errAbandoned) {
+				return nil, time.Time{}, werr
+			}
+			return nil, time.Time{}, err
+		}
 	}
-	issued := s.cfg.Now()
-	raw, err := s.request(ctx, c, prev)
+}
+
+// sleep waits d, or until ctx is done or gone is closed.
+func sleep(ctx context.Context, d time.Duration, gone <-chan struct{}) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-gone:
+		return errAbandoned
+	}
+}
+
+// build makes one token request: the grant's form, scopes, endpoint
+// parameters, then client authentication.
+func (f *fetcher) build(ctx context.Context, prev *tokencache.Entry) (*tokenendpoint.Request, error) {
+	c := f.cfg
+	now := c.Now()
+	form, err := c.Grant.Form(ctx, &GrantRequest{ClientID: c.ClientID, TokenURL: c.TokenURL, Scopes: c.Scopes, Now: now, Previous: prev})
 	if err != nil {
 		return nil, err
 	}
-	e := s.newEntry(raw, prev, issued)
-	if s.cfg.Cache != nil {
-		sctx, cancel := context.WithTimeout(ctx, s.cfg.CacheTimeout)
-		err := s.cfg.Cache.Store(sctx, s.key, e)
-		cancel()
-		if err != nil {
-			s.log.Error("oauthclient: could not persist the new token; it is kept in memory", "err", err)
+	if len(c.Scopes) > 0 && !form.Has("scope") {
+		form.Set("scope", strings.Join(c.Scopes, " "))
+	}
+	for k, vs := range c.EndpointParams {
+		if !form.Has(k) {
+			form[k] = vs
 		}
 	}
-	st := s.newState(e)
-	if s.cfg.OnTokenChange != nil {
-		t := *st.tok
-		s.cfg.OnTokenChange(&t)
-	}
-	s.log.Debug("oauthclient: new token", "expiry", e.Expiry, "rotated_refresh_token", raw.RefreshToken != "")
-	return st, nil
-}
-
-func (s *TokenSource) load(ctx context.Context) *tokencache.Entry {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.CacheTimeout)
-	defer cancel()
-	e, err := s.cfg.Cache.Load(ctx, s.key)
-	switch {
-	case err == nil:
-		return e
-	case errors.Is(err, tokencache.ErrNotFound):
-		s.log.Debug("oauthclient: cache miss")
-	case errors.Is(err, tokencache.ErrCorrupt):
-		s.log.Warn("oauthclient: unreadable cache entry ignored", "err", err)
-	default:
-		s.log.Warn("oauthclient: cache load failed", "err", err)
-	}
-	return nil
-}
-
-// lockCache takes the cache's cross-process lock for this source's key; a
-// cache that is not a tokencache.Locker needs none. The returned function
-// releases it, logging a failure to do so.
-func (s *TokenSource) lockCache(ctx context.Context) (unlock func(), err error) {
-	if s.locker == nil {
-		return func() {}, nil
-	}
-	release, err := s.locker.Lock(ctx, s.key)
-	if err != nil {
+	ar := &AuthRequest{ClientID: c.ClientID, TokenURL: c.TokenURL, Form: form, Header: http.Header{}, Now: now}
+	if err := c.Auth.Apply(ar); err != nil {
 		return nil, err
 	}
-	return func() {
-		if err := release(); err != nil {
-			s.log.Warn("oauthclient: release cache lock", "err", err)
-		}
-	}, nil
+	return &tokenendpoint.Request{URL: c.TokenURL, Form: form, Header: ar.Header}, nil
 }
 
-// adoptable returns the state for a cached entry worth using instead of a
-// new request, or nil.
-func (s *TokenSource) adoptable(e *tokencache.Entry, cur *tokenState, background bool) *tokenState {
-	if e.AccessToken == "" || (cur != nil && cur.entry.AccessToken == e.AccessToken) {
-		return nil
+// classify marks a rejected refresh token as ErrReauthRequired.
+func (f *fetcher) classify(err error) error {
+	var te *TokenError
+	if _, ok := f.cfg.Grant.(refreshGrant); ok && errors.As(err, &te) && te.ErrorCode == "invalid_grant" {
+		return &reauthError{te: te}
 	}
-	s.mu.Lock()
-	rejected := e.AccessToken == s.lastInvalid
-	s.mu.Unlock()
-	if rejected {
-		return nil
-	}
-	st := s.newState(e)
-	now := s.cfg.Now()
-	if !st.usable(now) || (background && !st.fresh(now)) {
-		return nil
-	}
-	s.log.Debug("oauthclient: token taken from cache", "expiry", e.Expiry)
-	return st
-}
-
-// newer returns whichever entry was written last (the cache is the truth
-// when several processes share a refresh token).
-func newer(a, b *tokencache.Entry) *tokencache.Entry {
-	if a == nil || (b != nil && !b.Updated.Before(a.Updated)) {
-		return b
-	}
-	return a
-}
-
-// Invalidate drops tok if it is still the current token (a resource server
-// rejected it), from memory and from the cache, keeping any refresh token.
-// A newer token is never dropped.
-func (s *TokenSource) Invalidate(tok *oauth2.Token) {
-	if tok == nil {
-		return
-	}
-	if st := s.cur.Load(); st != nil && st.entry.AccessToken == tok.AccessToken {
-		s.invalidate(st)
-	}
-}
-
-func (s *TokenSource) invalidate(st *tokenState) {
-	if !s.cur.CompareAndSwap(st, nil) {
-		return
-	}
-	s.mu.Lock()
-	s.lastInvalid = st.entry.AccessToken
-	s.mu.Unlock()
-	s.log.Debug("oauthclient: token rejected by the resource server; dropped")
-	if s.cfg.Cache == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	// Under the cache's lock, so that a refresh in another process cannot
-	// land between this read and write (which would put a redeemed refresh
-	// token back). Without the lock the entry is left alone: lastInvalid
-	// already keeps this process from adopting the rejected token.
-	unlock, err := s.lockCache(ctx)
-	if err != nil {
-		s.log.Warn("oauthclient: cache lock unavailable; rejected token left in cache", "err", err)
-		return
-	}
-	defer unlock()
-	e, err := s.cfg.Cache.Load(ctx, s.key)
-	if err != nil || e.AccessToken != st.entry.AccessToken {
-		return
-	}
-	if e.RefreshToken == "" {
-		err = s.cfg.Cache.Delete(ctx, s.key)
-	} else {
-		e = e.Clone()
-		e.AccessToken, e.Updated = "", s.cfg.Now()
-		err = s.cfg.Cache.Store(ctx, s.key, e)
-	}
-	if err != nil {
-		s.log.Warn("oauthclient: could not drop rejected token from cache", "err", err)
-	}
+	return err
 }

@@ -2,6 +2,8 @@ package oauthclient
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -45,6 +47,22 @@ type Grant interface {
 	// CacheID distinguishes cache entries of different grants of the same
 	// client (the grant type and, e.g., the subject). It holds no secret.
 	CacheID() string
+}
+
+// keyedGrant is implemented by grants whose cache identity depends on a
+// token they carry; identityKnown is false when they carry none, so that a
+// shared cache needs an explicit Config.CacheKey.
+type keyedGrant interface{ identityKnown() bool }
+
+// refreshGrant is implemented by the refresh token grant (value or
+// pointer): its tokens come from a refresh token that may rotate.
+type refreshGrant interface{ initialRefreshToken() string }
+
+// digest is a one-way, domain-separated digest of a credential, for cache
+// identities: it says whose token an entry is without holding the secret.
+func digest(secret string) string {
+	sum := sha256.Sum256([]byte("oauthkit grant identity\x00" + secret))
+	return hex.EncodeToString(sum[:])
 }
 
 // ClientCredentials is the client credentials grant (RFC 6749 §4.4), the
@@ -96,6 +114,13 @@ func (g JWTBearer) Form(_ context.Context, r *GrantRequest) (url.Values, error) 
 	return url.Values{"grant_type": {GrantTypeJWTBearer}, "assertion": {jws}}, nil
 }
 
+func (g JWTBearer) validate() error {
+	if g.Signer == nil || g.Subject == "" {
+		return errors.New("oauthclient: JWTBearer needs a Signer and a Subject")
+	}
+	return nil
+}
+
 // CacheID implements Grant.
 func (g JWTBearer) CacheID() string { return "jwt-bearer\x00" + g.Subject }
 
@@ -121,8 +146,17 @@ func (g RefreshToken) Form(_ context.Context, r *GrantRequest) (url.Values, erro
 	return url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, nil
 }
 
-// CacheID implements Grant.
-func (RefreshToken) CacheID() string { return "refresh_token" }
+// CacheID implements Grant: a one-way digest of the initial refresh token
+// names the grant family, so per-user sources never share an entry.
+func (g RefreshToken) CacheID() string {
+	if g.Token == "" {
+		return "refresh_token"
+	}
+	return "refresh_token\x00" + digest(g.Token)
+}
+
+func (g RefreshToken) identityKnown() bool         { return g.Token != "" }
+func (g RefreshToken) initialRefreshToken() string { return g.Token }
 
 // String redacts the token.
 func (g RefreshToken) String() string { return "RefreshToken{Token:REDACTED}" }
@@ -194,9 +228,38 @@ func (g TokenExchange) Form(ctx context.Context, _ *GrantRequest) (url.Values, e
 	return v, nil
 }
 
-// CacheID implements Grant.
+func (g TokenExchange) validate() error {
+	if g.SubjectToken == "" && g.SubjectSource == nil {
+		return errors.New("oauthclient: TokenExchange needs SubjectToken or SubjectSource")
+	}
+	return nil
+}
+
+// CacheID implements Grant. It names whose token the exchange yields: a
+// one-way digest of the subject and actor tokens (or the subject source's
+// own cache key), never the tokens themselves.
 func (g TokenExchange) CacheID() string {
-	return "token-exchange\x00" + strings.Join(g.Audience, " ") + "\x00" + strings.Join(g.Resource, " ") + "\x00" + g.RequestedTokenType
+	subject := "subject:" + digest(g.SubjectToken)
+	if g.SubjectSource != nil {
+		subject = "subject-source:"
+		if k, ok := g.SubjectSource.(interface{ CacheKey() string }); ok {
+			subject += k.CacheKey()
+		}
+	}
+	actor := ""
+	if g.ActorToken != "" {
+		actor = digest(g.ActorToken)
+	}
+	return strings.Join([]string{"token-exchange", subject, g.SubjectTokenType, actor, g.ActorTokenType,
+		strings.Join(g.Audience, " "), strings.Join(g.Resource, " "), g.RequestedTokenType}, "\x00")
+}
+
+func (g TokenExchange) identityKnown() bool {
+	if g.SubjectSource == nil {
+		return true
+	}
+	k, ok := g.SubjectSource.(interface{ CacheKey() string })
+	return ok && k.CacheKey() != ""
 }
 
 // String redacts the tokens.

@@ -306,7 +306,7 @@ func TestLoginCodeWithPKCE(t *testing.T) {
 	}
 	// Store it; a later source finds the refresh token in the cache.
 	cache := tokencache.NewMemory()
-	tsCfg := Config{TokenURL: srv.TokenURL(), ClientID: "cli", Auth: NoClientAuth{}, Grant: RefreshToken{}, Cache: cache}
+	tsCfg := Config{TokenURL: srv.TokenURL(), ClientID: "cli", Auth: NoClientAuth{}, Grant: RefreshToken{}, Cache: cache, CacheKey: "login-user-1"}
 	first := newTS(t, tsCfg)
 	if err := first.Seed(ctx, tok); err != nil {
 		t.Fatal(err)

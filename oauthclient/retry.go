@@ -2,27 +2,32 @@ package oauthclient
 
 import (
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+
+	"github.com/oauthkit/oauthkit/tokencache"
 )
 
-// RetryPolicy controls retries of token-endpoint calls. Only temporary
-// failures are retried: 5xx, 429, timeouts and connection errors. A 4xx such
-// as invalid_client, invalid_grant, invalid_scope or unauthorized_client is
-// permanent. Sleeps never outlast the caller's context.
+// RetryPolicy controls retries of token-endpoint calls and the waits after
+// failed fetches. Only temporary failures are retried: 5xx, 429, timeouts
+// and connection errors. A 4xx such as invalid_client, invalid_grant,
+// invalid_scope or unauthorized_client is permanent. Sleeps never outlast
+// the caller's context.
 type RetryPolicy struct {
 	// MaxAttempts is the most requests for one fetch, the first included.
 	// 1 disables retries. Default 5.
 	MaxAttempts int
 	// InitialInterval is the first backoff delay. Default 250 ms.
 	InitialInterval time.Duration
-	// MaxInterval caps one backoff delay. Default 10 s.
+	// MaxInterval caps one backoff delay, and so the wait between fetches
+	// during an outage. Default 10 s.
 	MaxInterval time.Duration
 	// MaxElapsed caps the time spent retrying one fetch. Default 30 s.
 	MaxElapsed time.Duration
-	// MaxRetryAfter is the longest Retry-After that is waited for; a longer
-	// one ends the fetch with the error (its RetryAfter set). Default 60 s.
+	// MaxRetryAfter caps how long a server's Retry-After (either form) is
+	// honoured, within a fetch and between fetches. Default 60 s.
 	MaxRetryAfter time.Duration
 }
 
@@ -57,35 +62,66 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 	return d
 }
 
-// newBackOff starts at initial: InitialInterval for a first fetch, the
-// current cool-down after failed fetches, so a long outage sees requests at
-// an even, growing spacing rather than bursts.
-func (p RetryPolicy) newBackOff(initial time.Duration) *backoff.ExponentialBackOff {
+// capRetryAfter limits a server's Retry-After to the policy: the one place
+// where it is capped, whichever form it came in.
+func (p RetryPolicy) capRetryAfter(d time.Duration) time.Duration {
+	return max(0, min(d, p.MaxRetryAfter))
+}
+
+// schedule is a source's one backoff schedule (cenkalti/backoff): every
+// failure, whether a retry inside a fetch, a failed fetch or a freshly
+// fetched token that a resource server rejects, takes the next delay from
+// it, and success resets it. So the token endpoint sees requests at an even,
+// growing spacing during an outage, never bursts at the callers' rate.
+// Safe for concurrent use.
+type schedule struct {
+	pol RetryPolicy
+	mu  sync.Mutex // guards b
+	b   *backoff.ExponentialBackOff
+}
+
+func newSchedule(p RetryPolicy) *schedule {
 	b := backoff.NewExponentialBackOff()
-	b.InitialInterval = initial
+	b.InitialInterval = p.InitialInterval
 	b.MaxInterval = p.MaxInterval
-	b.MaxElapsedTime = p.MaxElapsed
+	b.MaxElapsedTime = 0 // the schedule never stops; fetches stop by MaxAttempts and MaxElapsed
 	b.Multiplier = 2
 	b.RandomizationFactor = 0.5
 	b.Reset()
-	return b
+	return &schedule{pol: p, b: b}
 }
 
-// cooldown is the wait after n consecutive failed fetches: the backoff
-// schedule without jitter, so an outage sees requests at that rate.
-func (p RetryPolicy) cooldown(n int) time.Duration {
-	d := p.InitialInterval
-	for i := 1; i < n && d < p.MaxInterval; i++ {
-		d *= 2
-	}
-	if d > p.MaxInterval {
-		d = p.MaxInterval
-	}
-	return d
+// next returns the delay before the next attempt, at least retryAfter
+// (capped by the policy).
+func (s *schedule) next(retryAfter time.Duration) time.Duration {
+	s.mu.Lock()
+	d := s.b.NextBackOff()
+	s.mu.Unlock()
+	return max(d, s.pol.capRetryAfter(retryAfter))
+}
+
+// reset starts the schedule over after a success.
+func (s *schedule) reset() {
+	s.mu.Lock()
+	s.b.Reset()
+	s.mu.Unlock()
 }
 
 // retryable reports whether err is worth another attempt.
 func retryable(err error) bool {
 	var te *TokenError
-	return errors.As(err, &te) && te.Temporary()
+	if errors.As(err, &te) {
+		return te.Temporary()
+	}
+	return errors.Is(err, ErrExpiredOnArrival) || errors.Is(err, ErrLockTimeout) ||
+		errors.Is(err, tokencache.ErrLockLost) || errors.Is(err, tokencache.ErrUnavailable)
+}
+
+// retryAfterOf returns the Retry-After a failed token request carried.
+func retryAfterOf(err error) time.Duration {
+	var te *TokenError
+	if errors.As(err, &te) {
+		return te.RetryAfter
+	}
+	return 0
 }

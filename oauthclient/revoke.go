@@ -7,7 +7,6 @@ import (
 	"net/url"
 
 	"github.com/oauthkit/oauthkit/internal/tokenendpoint"
-	"github.com/oauthkit/oauthkit/tokencache"
 )
 
 // Revoke revokes the source's refresh token, else its access token, at
@@ -18,14 +17,9 @@ func (s *TokenSource) Revoke(ctx context.Context) error {
 	if s.cfg.RevocationURL == "" {
 		return ErrNoRevocationEndpoint
 	}
-	var e *tokencache.Entry
-	if st := s.cur.Load(); st != nil {
+	e := s.tier.current(ctx)
+	if st := s.cur.Load(); st != nil && (e == nil || e.RefreshToken == "") {
 		e = st.entry
-	}
-	if s.cfg.Cache != nil {
-		if ce, err := s.cfg.Cache.Load(ctx, s.key); err == nil {
-			e = newer(e, ce)
-		}
 	}
 	if e == nil || e.AccessToken == "" && e.RefreshToken == "" {
 		return nil
@@ -52,10 +46,8 @@ func (s *TokenSource) Revoke(ctx context.Context) error {
 		return fmt.Errorf("oauthclient: revoke: %w", err)
 	}
 	s.cur.Store(nil)
-	if s.cfg.Cache != nil {
-		if err := s.cfg.Cache.Delete(ctx, s.key); err != nil {
-			return fmt.Errorf("oauthclient: revoke: token revoked but not deleted from cache: %w", err)
-		}
+	if err := s.tier.forget(ctx); err != nil {
+		return fmt.Errorf("oauthclient: revoke: token revoked but not deleted from cache: %w", err)
 	}
 	s.log.Debug("oauthclient: token revoked")
 	return nil

@@ -15,8 +15,7 @@ import (
 // from the resource server is returned to the caller as is. Safe for
 // concurrent use.
 type Static struct {
-	tok    *oauth2.Token
-	header []string
+	st *tokenState
 }
 
 // NewStatic returns a Static source for accessToken.
@@ -24,17 +23,18 @@ func NewStatic(accessToken string) (*Static, error) {
 	if accessToken == "" {
 		return nil, errors.New("oauthclient: NewStatic: empty token")
 	}
-	return &Static{tok: &oauth2.Token{AccessToken: accessToken, TokenType: "Bearer"}, header: []string{"Bearer " + accessToken}}, nil
+	tok := &oauth2.Token{AccessToken: accessToken, TokenType: "Bearer"}
+	return &Static{st: &tokenState{tok: tok, header: []string{"Bearer " + accessToken}}}, nil
 }
 
 // Token returns a copy of the static token.
 func (s *Static) Token(context.Context) (*oauth2.Token, error) {
-	t := *s.tok
+	t := *s.st.tok
 	return &t, nil
 }
 
-func (s *Static) authHeader(context.Context) ([]string, any, error) { return s.header, nil, nil }
-func (s *Static) invalidateHandle(any)                              {}
+func (s *Static) current(context.Context) (*tokenState, error) { return s.st, nil }
+func (s *Static) reject(*tokenState) bool                      { return false }
 
 // Client returns a copy of base (nil: a new client) whose Transport adds
 // the static token.

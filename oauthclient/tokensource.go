@@ -36,57 +36,39 @@ type Source interface {
 // re-checks, requests a token, persists it and calls OnTokenChange before
 // any caller gets it.
 type TokenSource struct {
-	cfg    Config
-	key    string
-	retry  RetryPolicy
-	hc     *http.Client
-	log    *slog.Logger
-	locker tokencache.Locker
+	cfg     Config // defaults applied
+	key     string
+	log     *slog.Logger
+	timing  timing
+	sched   *schedule
+	tier    *tier
+	fetcher *fetcher
+	hc      *http.Client
 
 	cur        atomic.Pointer[tokenState]
 	refreshing atomic.Bool // a fetch is in flight: hint for the hot path
 
-	mu          sync.Mutex // guards the fields below
-	inflight    *call
-	fails       int       // consecutive failed fetches
-	failErr     error     // last failure, handed out until failUntil
-	failUntil   time.Time //
-	bgNext      time.Time // no background refresh before this
-	lastInvalid string    // access token a resource server rejected
-	closed      bool      // Close was called
+	mu         sync.Mutex // guards the fields below
+	flight     *flight
+	failErr    error     // last failure, handed out until failUntil
+	failUntil  time.Time //
+	bgNext     time.Time // no background refresh before this
+	rejected   string    // access token a resource server rejected: never adopted again
+	rejects    int       // consecutive rejections of tokens that never worked
+	rejectGate time.Time // no replacement for such a token before this
+	closed     bool      // Close was called
 }
 
-// tokenState is an immutable snapshot of the current token.
-type tokenState struct {
-	entry     *tokencache.Entry
-	tok       *oauth2.Token
-	header    []string // precomputed Authorization value
-	refreshAt time.Time
-	expireAt  time.Time
-}
-
-func (st *tokenState) fresh(now time.Time) bool {
-	return st.refreshAt.IsZero() || now.Before(st.refreshAt)
-}
-
-func (st *tokenState) usable(now time.Time) bool {
-	return st.expireAt.IsZero() || now.Before(st.expireAt)
-}
-
-// call is one fetch shared by its waiters.
-type call struct {
-	done       chan struct{}
+// flight is one fetch shared by its waiters.
+type flight struct {
+	done       chan struct{} // closed when st and err are set
+	gone       chan struct{} // closed when the last waiter of a foreground fetch left
 	background bool
-	waiters    int           // guarded by TokenSource.mu
-	sleeping   bool          // in a retry backoff; guarded by TokenSource.mu
-	abandoned  bool          // guarded by TokenSource.mu
-	lastErr    error         // last failed attempt; guarded by TokenSource.mu
-	wake       chan struct{} // closed when abandoned
+	waiters    int  // guarded by TokenSource.mu
+	left       bool // gone is closed; guarded by TokenSource.mu
 	st         *tokenState
 	err        error
 }
-
-var errAbandoned = errors.New("oauthclient: fetch abandoned by all callers")
 
 // NewTokenSource validates cfg and returns a TokenSource. No request is
 // made until the first Token call.
@@ -94,21 +76,33 @@ func NewTokenSource(cfg Config) (*TokenSource, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	s := &TokenSource{cfg: cfg, hc: tokenHTTPClient(cfg.HTTPClient), log: cfg.Logger}
+	cfg = cfg.withDefaults()
+	s := &TokenSource{
+		cfg:    cfg,
+		log:    cfg.Logger,
+		hc:     tokenHTTPClient(cfg.HTTPClient),
+		timing: timing{window: cfg.RefreshWindow, maxWindow: cfg.MaxRefreshWindow, leeway: cfg.ExpiryLeeway},
+		sched:  newSchedule(*cfg.Retry),
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Retry != nil {
-		s.retry = cfg.Retry.withDefaults()
-	} else {
-		s.retry = DefaultRetryPolicy
 	}
 	s.key = cfg.CacheKey
 	if s.key == "" {
 		s.key = cacheKey(&cfg)
 	}
-	if l, ok := cfg.Cache.(tokencache.Locker); ok {
-		s.locker = l
+	s.fetcher = &fetcher{cfg: &s.cfg, hc: s.hc, sched: s.sched, log: s.log}
+	s.tier = &tier{cache: cfg.Cache, key: s.key, timeout: cfg.CacheTimeout, lockWait: cfg.FetchTimeout / 2, log: s.log}
+	if rg, ok := cfg.Grant.(refreshGrant); ok {
+		s.tier.rotating = true
+		if rt := rg.initialRefreshToken(); rt != "" {
+			s.tier.newest = &tokencache.Entry{RefreshToken: rt}
+		}
+	}
+	if l, ok := cfg.Cache.(tokencache.LeaseLocker); ok {
+		s.tier.leases = l
+	} else if l, ok := cfg.Cache.(tokencache.Locker); ok {
+		s.tier.locker = l
 	}
 	return s, nil
 }
@@ -139,7 +133,7 @@ func (s *TokenSource) CacheKey() string { return s.key }
 
 // String describes the source without secrets.
 func (s *TokenSource) String() string {
-	return fmt.Sprintf("oauthclient.TokenSource{TokenURL:%q ClientID:%q Grant:%T}", s.cfg.TokenURL, s.cfg.ClientID, s.cfg.Grant)
+	return fmt.Sprintf("oauthclient.TokenSource{TokenURL:%q ClientID:%q Grant:%T}", redactURL(s.cfg.TokenURL), s.cfg.ClientID, s.cfg.Grant)
 }
 
 // GoString describes the source without secrets.
@@ -184,57 +178,187 @@ func (s *TokenSource) backgroundRefresh(now time.Time) {
 		return
 	}
 	s.mu.Lock()
-	if s.inflight == nil && !s.closed && !now.Before(s.bgNext) {
+	if s.flight == nil && !s.closed && !now.Before(s.bgNext) {
 		s.startLocked(true)
 		s.log.Debug("oauthclient: token inside early-refresh window; refreshing in background")
 	}
 	s.mu.Unlock()
 }
 
+// wait returns a usable token, joining (or starting) the one fetch.
 func (s *TokenSource) wait(ctx context.Context) (*tokenState, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	now := s.cfg.Now()
-	if st := s.cur.Load(); st != nil && st.usable(now) {
-		s.mu.Unlock()
-		return st, nil
-	}
-	c := s.inflight
-	if c == nil {
-		if s.closed {
-			s.mu.Unlock()
-			return nil, ErrClosed
-		}
-		if s.failErr != nil && now.Before(s.failUntil) {
-			err := s.failErr
-			s.mu.Unlock()
+	for {
+		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		c = s.startLocked(false)
-	}
-	c.waiters++
-	s.mu.Unlock()
-	select {
-	case <-c.done:
-		if c.err != nil {
-			return nil, c.err
-		}
-		return c.st, nil
-	case <-ctx.Done():
 		s.mu.Lock()
-		c.waiters--
-		if c.sleeping {
-			s.abandonLocked(c)
+		now := s.cfg.Now()
+		if st := s.cur.Load(); st != nil && st.usable(now) {
+			s.mu.Unlock()
+			return st, nil
 		}
-		last := c.lastErr
+		f := s.flight
+		if f != nil && f.left {
+			// Abandoned by its callers and about to end: wait for it, then
+			// start afresh (never two token requests at once).
+			s.mu.Unlock()
+			select {
+			case <-f.done:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		if f == nil {
+			if s.closed {
+				s.mu.Unlock()
+				return nil, ErrClosed
+			}
+			if s.failErr != nil && now.Before(s.failUntil) {
+				err := s.failErr
+				s.mu.Unlock()
+				return nil, err
+			}
+			f = s.startLocked(false)
+		}
+		f.waiters++
 		s.mu.Unlock()
-		if last != nil {
-			return nil, fmt.Errorf("oauthclient: %w (last token endpoint error: %w)", ctx.Err(), last)
+		select {
+		case <-f.done:
+			if f.err != nil {
+				return nil, f.err
+			}
+			return f.st, nil
+		case <-ctx.Done():
+			s.mu.Lock()
+			f.waiters--
+			if f.waiters == 0 && !f.background && !f.left {
+				f.left = true
+				close(f.gone)
+			}
+			s.mu.Unlock()
+			return nil, ctx.Err()
 		}
-		return nil, ctx.Err()
 	}
+}
+
+// startLocked starts a fetch; s.mu must be held.
+func (s *TokenSource) startLocked(background bool) *flight {
+	f := &flight{done: make(chan struct{}), background: background}
+	if !background {
+		f.gone = make(chan struct{})
+	}
+	s.flight = f
+	s.refreshing.Store(true)
+	go s.run(f)
+	return f
+}
+
+// run performs one fetch through the persistent tier and settles its
+// outcome: a new current token, or a failure with its cool-down.
+func (s *TokenSource) run(f *flight) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.FetchTimeout)
+	defer cancel()
+	e, fetched, err := s.tier.obtain(ctx, obtainRequest{adopt: s.adoptable(f.background), gone: f.gone}, s.fetcher)
+	var st *tokenState
+	if err == nil {
+		st = s.timing.newState(e, s.cfg.Now())
+		if !st.usable(s.cfg.Now()) {
+			st, err = nil, ErrExpiredOnArrival
+		}
+	}
+	if err == nil && fetched {
+		if s.cfg.OnTokenChange != nil {
+			t := *st.tok
+			s.cfg.OnTokenChange(&t)
+		}
+		s.log.Debug("oauthclient: new token", "expiry", e.Expiry, "refresh_token", e.RefreshToken != "")
+	}
+	s.mu.Lock()
+	switch {
+	case err == nil:
+		s.cur.Store(st)
+		s.failErr, s.bgNext = nil, time.Time{}
+		s.sched.reset()
+	case errors.Is(err, errAbandoned):
+	default:
+		wait := s.cfg.ErrorCooldown
+		if retryable(err) || errors.Is(err, context.DeadlineExceeded) {
+			wait = s.sched.next(retryAfterOf(err))
+		}
+		now := s.cfg.Now()
+		if f.background {
+			s.bgNext = now.Add(wait)
+		}
+		if !f.background || f.waiters > 0 {
+			s.failErr, s.failUntil = err, now.Add(wait)
+		}
+		s.log.Warn("oauthclient: token fetch failed", "background", f.background, "err", err, "next_attempt_in", wait)
+	}
+	if s.flight == f {
+		s.flight = nil
+		s.refreshing.Store(false)
+	}
+	f.st, f.err = st, err
+	s.mu.Unlock()
+	close(f.done)
+}
+
+// adoptable returns the rule for taking a cached entry instead of asking
+// the token endpoint: it must hold an access token other than the current
+// and the rejected one, be usable now and, for a background refresh, fresh.
+func (s *TokenSource) adoptable(background bool) func(*tokencache.Entry) bool {
+	cur := s.cur.Load()
+	s.mu.Lock()
+	rejected := s.rejected
+	s.mu.Unlock()
+	return func(e *tokencache.Entry) bool {
+		if e.AccessToken == "" || e.AccessToken == rejected || (cur != nil && cur.entry.AccessToken == e.AccessToken) {
+			return false
+		}
+		now := s.cfg.Now()
+		st := s.timing.newState(e, now)
+		return st.usable(now) && (!background || st.fresh(now))
+	}
+}
+
+// Invalidate reports that a resource server rejected tok. If tok is still
+// the current token it is dropped from memory (never its refresh token), so
+// that the next call fetches another, unless tokens fetched moments ago
+// keep being rejected: then replacements follow the backoff schedule and
+// tok stays in use meanwhile. A newer token is never dropped. The cache is
+// not written: the next fetch replaces the entry under the cache's lock.
+func (s *TokenSource) Invalidate(tok *oauth2.Token) {
+	if tok == nil {
+		return
+	}
+	if st := s.cur.Load(); st != nil && st.entry.AccessToken == tok.AccessToken {
+		s.reject(st)
+	}
+}
+
+// reject handles a 401 for st and reports whether another token may be
+// tried now.
+func (s *TokenSource) reject(st *tokenState) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur.Load() != st {
+		return true // already replaced: the caller may try the new one
+	}
+	now := s.cfg.Now()
+	if st.confirmed.Load() {
+		s.rejects = 0 // it worked before: it went bad, replace it now
+	} else {
+		if now.Before(s.rejectGate) {
+			return false
+		}
+		s.rejects++
+		s.rejectGate = now.Add(s.sched.next(0))
+	}
+	s.cur.CompareAndSwap(st, nil)
+	s.rejected = st.entry.AccessToken
+	s.log.Debug("oauthclient: token rejected by the resource server; dropped", "consecutive", s.rejects)
+	return true
 }
 
 // Close stops the source from making token requests: a valid token is
@@ -245,108 +369,18 @@ func (s *TokenSource) wait(ctx context.Context) (*tokenState, error) {
 func (s *TokenSource) Close() error {
 	s.mu.Lock()
 	s.closed = true
-	c := s.inflight
+	f := s.flight
 	s.mu.Unlock()
-	if c != nil {
-		<-c.done
+	if f != nil {
+		<-f.done
 	}
 	return nil
 }
 
-// startLocked starts a fetch; s.mu must be held.
-func (s *TokenSource) startLocked(background bool) *call {
-	c := &call{done: make(chan struct{}), wake: make(chan struct{}), background: background}
-	s.inflight = c
-	s.refreshing.Store(true)
-	go s.run(c)
-	return c
-}
-
-// abandonLocked detaches c when nobody waits for it any more, so that a
-// retry backoff does not outlive its callers and the next caller starts
-// afresh. A token request already on the wire is never abandoned (a
-// rotated refresh token must not be lost). s.mu must be held.
-func (s *TokenSource) abandonLocked(c *call) {
-	if c.background || c.waiters > 0 || c.abandoned {
-		return
-	}
-	c.abandoned = true
-	close(c.wake)
-	if s.inflight == c {
-		s.inflight = nil
-		s.refreshing.Store(false)
-	}
-}
-
-// backoff waits d between attempts of c, after lastErr; it returns
-// errAbandoned when every caller has gone, or ctx's error.
-func (s *TokenSource) backoff(ctx context.Context, c *call, d time.Duration, lastErr error) error {
-	s.mu.Lock()
-	c.lastErr = lastErr
-	s.abandonLocked(c)
-	if c.abandoned {
-		s.mu.Unlock()
-		return errAbandoned
-	}
-	c.sleeping = true
-	s.mu.Unlock()
-	t := time.NewTimer(d)
-	defer t.Stop()
-	var err error
-	select {
-	case <-ctx.Done():
-		err = ctx.Err()
-	case <-c.wake:
-		err = errAbandoned
-	case <-t.C:
-	}
-	s.mu.Lock()
-	c.sleeping = false
-	s.mu.Unlock()
-	return err
-}
-
-func (s *TokenSource) run(c *call) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.FetchTimeout)
-	defer cancel()
-	st, err := s.fetch(ctx, c)
-	s.mu.Lock()
-	now := s.cfg.Now()
-	switch {
-	case err == nil:
-		s.cur.Store(st)
-		s.fails, s.failErr, s.bgNext = 0, nil, time.Time{}
-	case errors.Is(err, errAbandoned):
-	default:
-		s.fails++
-		wait := s.cfg.ErrorCooldown
-		if retryable(err) || errors.Is(err, context.DeadlineExceeded) {
-			wait = s.retry.cooldown(s.fails)
-		}
-		var te *TokenError
-		if errors.As(err, &te) && te.RetryAfter > wait {
-			wait = te.RetryAfter
-		}
-		if c.background {
-			s.bgNext = now.Add(wait)
-		}
-		if !c.background || c.waiters > 0 {
-			s.failErr, s.failUntil = err, now.Add(wait)
-		}
-		s.log.Warn("oauthclient: token fetch failed", "background", c.background, "err", err, "next_attempt_in", wait)
-	}
-	if s.inflight == c {
-		s.inflight = nil
-		s.refreshing.Store(false)
-	}
-	c.st, c.err = st, err
-	s.mu.Unlock()
-	close(c.done)
-}
-
-// Seed makes tok the current token and persists it (with its refresh
-// token) to the cache, as if it had just been fetched: for tokens obtained
-// elsewhere, such as by Login.
+// Seed makes tok the newest token and persists it (with its refresh token)
+// to the cache, as if it had just been fetched: for tokens obtained
+// elsewhere, such as by Login. A refresh-only token is kept too, with or
+// without a cache. Seed clears any failure the source is backing off from.
 func (s *TokenSource) Seed(ctx context.Context, tok *oauth2.Token) error {
 	if tok == nil || tok.AccessToken == "" && tok.RefreshToken == "" {
 		return errors.New("oauthclient: Seed: empty token")
@@ -355,35 +389,24 @@ func (s *TokenSource) Seed(ctx context.Context, tok *oauth2.Token) error {
 	if sc, ok := tok.Extra("scope").(string); ok {
 		e.Scope = sc
 	}
-	if s.cfg.Cache != nil {
-		if err := s.cfg.Cache.Store(ctx, s.key, e); err != nil {
-			return fmt.Errorf("oauthclient: Seed: %w", err)
-		}
+	if err := s.tier.seed(ctx, e); err != nil {
+		return fmt.Errorf("oauthclient: Seed: %w", err)
 	}
+	s.mu.Lock()
+	s.failErr, s.bgNext, s.rejects, s.rejectGate = nil, time.Time{}, 0, time.Time{}
 	if e.AccessToken != "" {
-		s.cur.Store(s.newState(e))
+		s.cur.Store(s.timing.newState(e, s.cfg.Now()))
+	} else {
+		s.cur.Store(nil)
 	}
+	s.mu.Unlock()
+	s.sched.reset()
 	return nil
 }
 
 // Client returns a copy of base (nil: a new client) whose Transport adds
 // this source's token, over base.Transport (nil: http.DefaultTransport).
 func (s *TokenSource) Client(base *http.Client) *http.Client { return wrapClient(base, s) }
-
-// wrapClient copies base (nil: a new client) with a Transport for src over
-// base.Transport (nil: http.DefaultTransport).
-func wrapClient(base *http.Client, src Source) *http.Client {
-	var c http.Client
-	if base != nil {
-		c = *base
-	}
-	rt := c.Transport
-	if rt == nil {
-		rt = http.DefaultTransport
-	}
-	c.Transport = &Transport{Source: src, Base: rt}
-	return &c
-}
 
 // OAuth2 adapts the source to golang.org/x/oauth2's TokenSource interface
 // (whose Token has no context: it uses context.Background()).

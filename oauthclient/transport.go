@@ -27,26 +27,17 @@ type Transport struct {
 	Base http.RoundTripper
 }
 
-// headerSource is implemented by sources with a precomputed header and
-// compare-and-invalidate (TokenSource, Static).
-type headerSource interface {
-	authHeader(ctx context.Context) (hdr []string, handle any, err error)
-	invalidateHandle(handle any)
+// authSource is implemented by the sources of this package (TokenSource,
+// Static): a typed fast path with a precomputed header, and
+// compare-and-reject for exactly the token that was sent.
+type authSource interface {
+	// current returns the token to send.
+	current(ctx context.Context) (*tokenState, error)
+	// reject reports a 401 for st and whether another token may be tried.
+	reject(st *tokenState) bool
 }
 
-func (s *TokenSource) authHeader(ctx context.Context) ([]string, any, error) {
-	st, err := s.state(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	return st.header, st, nil
-}
-
-func (s *TokenSource) invalidateHandle(h any) {
-	if st, ok := h.(*tokenState); ok {
-		s.invalidate(st)
-	}
-}
+func (s *TokenSource) current(ctx context.Context) (*tokenState, error) { return s.state(ctx) }
 
 func (t *Transport) base() http.RoundTripper {
 	if t.Base != nil {
@@ -55,30 +46,29 @@ func (t *Transport) base() http.RoundTripper {
 	return http.DefaultTransport
 }
 
-func (t *Transport) header(ctx context.Context) ([]string, any, error) {
-	if hs, ok := t.Source.(headerSource); ok {
-		return hs.authHeader(ctx)
+func (t *Transport) current(ctx context.Context) (*tokenState, error) {
+	if as, ok := t.Source.(authSource); ok {
+		return as.current(ctx)
 	}
 	tok, err := t.Source.Token(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if tok == nil || tok.AccessToken == "" {
-		return nil, nil, errors.New("oauthclient: Transport: source returned no token")
+		return nil, errors.New("oauthclient: Transport: source returned no token")
 	}
-	return []string{"Bearer " + tok.AccessToken}, tok, nil
+	return &tokenState{tok: tok, header: []string{"Bearer " + tok.AccessToken}}, nil
 }
 
-func (t *Transport) invalidate(h any) {
-	if hs, ok := t.Source.(headerSource); ok {
-		hs.invalidateHandle(h)
-		return
+func (t *Transport) reject(st *tokenState) bool {
+	if as, ok := t.Source.(authSource); ok {
+		return as.reject(st)
 	}
-	if ts, ok := t.Source.(interface{ Invalidate(*oauth2.Token) }); ok {
-		if tok, ok := h.(*oauth2.Token); ok {
-			ts.Invalidate(tok)
-		}
+	if inv, ok := t.Source.(interface{ Invalidate(*oauth2.Token) }); ok {
+		inv.Invalidate(st.tok)
+		return true
 	}
+	return false
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -91,28 +81,34 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// A redirect to another origin: send it, but never with the token.
 		return t.base().RoundTrip(req)
 	}
-	if !secureTarget(req) {
+	if !secureTarget(req.URL) {
 		if req.Response != nil {
 			return t.base().RoundTrip(req)
 		}
 		closeBody(req)
 		return nil, ErrInsecureURL
 	}
-	hdr, handle, err := t.header(req.Context())
+	st, err := t.current(req.Context())
 	if err != nil {
 		closeBody(req)
 		return nil, err
 	}
-	resp, err := t.base().RoundTrip(withAuth(req, hdr))
-	if err != nil || resp.StatusCode != http.StatusUnauthorized || !tokenRejected(resp.Header) || !replayable(req) {
+	resp, err := t.base().RoundTrip(withAuth(req, st.header))
+	if err != nil {
 		return resp, err
 	}
-	t.invalidate(handle)
-	hdr2, _, err := t.header(req.Context())
-	if err != nil || hdr2[0] == hdr[0] {
+	if resp.StatusCode != http.StatusUnauthorized {
+		st.confirm()
+		return resp, nil
+	}
+	if !tokenRejected(resp.Header) || !replayable(req) || !t.reject(st) {
+		return resp, nil
+	}
+	st2, err := t.current(req.Context())
+	if err != nil || st2.header[0] == st.header[0] {
 		return resp, nil // no other token to try: the original 401 stands
 	}
-	r2 := withAuth(req, hdr2)
+	r2 := withAuth(req, st2.header)
 	if req.GetBody != nil && req.Body != nil && req.Body != http.NoBody {
 		body, err := req.GetBody()
 		if err != nil {
@@ -122,7 +118,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
-	return t.base().RoundTrip(r2)
+	resp, err = t.base().RoundTrip(r2)
+	if err == nil && resp.StatusCode != http.StatusUnauthorized {
+		st2.confirm()
+	}
+	return resp, err
 }
 
 // withAuth copies req (shallowly, with its own header map) and sets the
@@ -164,34 +164,17 @@ func tokenRejected(h http.Header) bool {
 	return false
 }
 
-// sameOrigin reports whether req is the first of its redirect chain or has
-// the same origin as the first.
-func sameOrigin(req *http.Request) bool {
-	first := req
-	for first.Response != nil && first.Response.Request != nil {
-		first = first.Response.Request
+// wrapClient copies base (nil: a new client) with a Transport for src over
+// base.Transport (nil: http.DefaultTransport).
+func wrapClient(base *http.Client, src Source) *http.Client {
+	var c http.Client
+	if base != nil {
+		c = *base
 	}
-	if first == req {
-		return true
+	rt := c.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
 	}
-	return origin(first) == origin(req)
-}
-
-func origin(r *http.Request) string {
-	scheme := strings.ToLower(r.URL.Scheme)
-	host := strings.ToLower(r.URL.Hostname())
-	port := r.URL.Port()
-	if port == "" {
-		switch scheme {
-		case "https":
-			port = "443"
-		case "http":
-			port = "80"
-		}
-	}
-	return scheme + "://" + host + ":" + port
-}
-
-func secureTarget(req *http.Request) bool {
-	return strings.EqualFold(req.URL.Scheme, "https") || isLoopback(req.URL.Hostname())
+	c.Transport = &Transport{Source: src, Base: rt}
+	return &c
 }

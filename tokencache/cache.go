@@ -39,6 +39,49 @@ type Locker interface {
 	Lock(ctx context.Context, key string) (unlock func() error, err error)
 }
 
+// ErrUnavailable is wrapped by the errors of caches and locks whose backing
+// service cannot answer right now (a Redis that is down, restarting or did
+// not answer in time, a locked keychain). Token sources fall back to their
+// process-local state and say so in a warning.
+var ErrUnavailable = errors.New("tokencache: cache unavailable")
+
+// ErrLockLost is wrapped by the errors of a Lease whose lock is no longer
+// held: its lease ran out (the holder stalled, or the lock service could not
+// be reached to renew it) and another process may have taken it.
+var ErrLockLost = errors.New("tokencache: lock lost")
+
+// LeaseLocker is implemented by shared caches whose lock is a lease that can
+// run out while its holder still works (Redis). Writes made through the
+// Lease are fenced: they are ordered by a fencing token the lock service
+// issues with each lease, never by host clocks, so the newest lock holder's
+// write always wins and a holder whose lease ran out cannot overwrite it.
+// Token sources prefer LeaseLocker to Locker when a cache has both.
+type LeaseLocker interface {
+	// LockLease takes the lock for key, waiting while another holder has it,
+	// until ctx is done (the error then wraps ctx.Err()). answerWithin bounds
+	// each round trip to the lock service: one that does not answer in time
+	// makes LockLease fail at once with an error wrapping ErrUnavailable
+	// (0: no bound beyond ctx).
+	LockLease(ctx context.Context, key string, answerWithin time.Duration) (Lease, error)
+}
+
+// Lease is a held lock on one cache key. Its methods are safe for
+// concurrent use.
+type Lease interface {
+	// Hold makes sure the lock is still held and stays held for at least d
+	// from the call even if no renewal succeeds (a refresh request is about
+	// to be sent that must not overlap another holder's). It fails with an
+	// error wrapping ErrLockLost if the lock was lost, or ErrUnavailable if
+	// that cannot be confirmed; the caller must then not send.
+	Hold(ctx context.Context, d time.Duration) error
+	// Store writes e under the lease's key, fenced by the lease: it fails
+	// with an error wrapping ErrLockLost, and writes nothing, if a later
+	// lease has written the key since this one was taken.
+	Store(ctx context.Context, e *Entry) error
+	// Unlock releases the lock if still held. Calling it again does nothing.
+	Unlock() error
+}
+
 // Entry is one cached token: what a token endpoint granted, plus the refresh
 // token that may have come with it. Entries hold secrets: String, GoString
 // and LogValue redact them.
@@ -57,8 +100,8 @@ type Entry struct {
 	// Extra holds other members of the token response worth keeping
 	// (issued_token_type, patient, id_token, …).
 	Extra map[string]any
-	// Updated is when the entry was written. Shared caches compare it to
-	// refuse overwriting a newer entry with an older one.
+	// Updated is when the entry was written, by the writer's clock. It is
+	// informational: no cache orders writes by it (host clocks disagree).
 	Updated time.Time
 }
 

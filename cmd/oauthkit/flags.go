@@ -410,10 +410,22 @@ func (s *settings) config(e *env, log *slog.Logger) (oauthclient.Config, string,
 		Cache:             cache,
 		Logger:            log,
 		InsecureAllowHTTP: s.insecureHTTP,
+		CacheKey:          cacheKeyFor(s, grant),
 		// The whole command is bounded by -timeout through its context.
 		HTTPClient: &http.Client{},
 	}
 	return cfg, desc, nil
+}
+
+// cacheKeyFor names the cache entry of a refresh-token login: the logged-in
+// user is the one whose OS account owns the cache, so the entry is named by
+// token URL, client ID and scopes, as a key derived by the library would be.
+// Other grants carry their own identity ("": derived).
+func cacheKeyFor(s *settings, grant oauthclient.Grant) string {
+	if _, ok := grant.(oauthclient.RefreshToken); !ok {
+		return ""
+	}
+	return tokencache.Key(tokencache.KeyParts{TokenURL: s.tokenURL, ClientID: s.clientID, Grant: "refresh_token", Scopes: s.scopes})
 }
 
 // loadSigner loads a PEM private key. Without kid, the key ID is the

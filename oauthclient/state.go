@@ -1,0 +1,153 @@
+package oauthclient
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/oauthkit/oauthkit/internal/tokenendpoint"
+	"github.com/oauthkit/oauthkit/tokencache"
+)
+
+// tokenState is an immutable snapshot of one access token, with what the
+// hot path needs precomputed: the Authorization header value and the
+// instants at which it enters its refresh window and stops being used.
+type tokenState struct {
+	entry     *tokencache.Entry
+	tok       *oauth2.Token
+	header    []string // precomputed Authorization value, shared, never modified
+	refreshAt time.Time
+	expireAt  time.Time
+	// confirmed is set once a resource server answered a request carrying
+	// this token with anything but 401: a later rejection then means the
+	// token went bad, not that it never worked.
+	confirmed atomic.Bool
+}
+
+func (st *tokenState) fresh(now time.Time) bool {
+	return st.refreshAt.IsZero() || now.Before(st.refreshAt)
+}
+
+func (st *tokenState) usable(now time.Time) bool {
+	return st.expireAt.IsZero() || now.Before(st.expireAt)
+}
+
+// confirm records that the token was accepted; one atomic load once it is.
+func (st *tokenState) confirm() {
+	if !st.confirmed.Load() {
+		st.confirmed.Store(true)
+	}
+}
+
+// timing holds the lifetime rules of Config.
+type timing struct {
+	window    float64       // RefreshWindow
+	maxWindow time.Duration // MaxRefreshWindow
+	leeway    time.Duration // ExpiryLeeway (0: automatic)
+}
+
+// newState computes the header and the refresh and expiry instants. The
+// lifetime counts from e.Updated (when the request was sent); the refresh
+// window is RefreshWindow of that whole lifetime (capped), ending where the
+// leeway before expiry begins.
+func (t timing) newState(e *tokencache.Entry, now time.Time) *tokenState {
+	st := &tokenState{entry: e, tok: tokenFromEntry(e), header: []string{"Bearer " + e.AccessToken}}
+	if !e.Expiry.IsZero() {
+		lifetime := e.Expiry.Sub(e.Updated)
+		if e.Updated.IsZero() || lifetime <= 0 {
+			lifetime = e.Expiry.Sub(now)
+		}
+		lifetime = max(lifetime, 0)
+		st.expireAt = e.Expiry.Add(-t.leewayFor(lifetime))
+		window := min(time.Duration(float64(lifetime)*t.window), t.maxWindow)
+		st.refreshAt = st.expireAt.Add(-window)
+	}
+	return st
+}
+
+// leewayFor is how long before expiry a token of the given lifetime stops
+// being used: ExpiryLeeway, or a tenth of the lifetime clamped to 1–10 s;
+// never more than half the lifetime.
+func (t timing) leewayFor(lifetime time.Duration) time.Duration {
+	l := t.leeway
+	if l == 0 {
+		l = min(max(lifetime/10, time.Second), 10*time.Second)
+	}
+	return min(l, lifetime/2)
+}
+
+// entryFromResponse turns a token response into a cache entry. The expiry
+// counts from issued, when the request was sent, so transit time is on the
+// safe side.
+func entryFromResponse(raw *tokenendpoint.Token, issued time.Time) *tokencache.Entry {
+	e := &tokencache.Entry{AccessToken: raw.AccessToken, TokenType: raw.TokenType, RefreshToken: raw.RefreshToken, Scope: raw.Scope, Updated: issued}
+	switch {
+	case raw.HasExpiresIn:
+		e.Expiry = issued.Add(time.Duration(raw.ExpiresIn) * time.Second)
+	default:
+		e.Expiry = jwtExpiry(raw.AccessToken)
+	}
+	if len(raw.Extra) > 0 || raw.IDToken != "" || raw.IssuedTokenType != "" {
+		e.Extra = make(map[string]any, len(raw.Extra)+2)
+		for k, v := range raw.Extra {
+			e.Extra[k] = v
+		}
+		if raw.IDToken != "" {
+			e.Extra["id_token"] = raw.IDToken
+		}
+		if raw.IssuedTokenType != "" {
+			e.Extra["issued_token_type"] = raw.IssuedTokenType
+		}
+	}
+	return e
+}
+
+// tokenFromEntry is the *oauth2.Token for a cache entry: token type
+// normalised to "Bearer", scope and the extra members in Extra.
+func tokenFromEntry(e *tokencache.Entry) *oauth2.Token {
+	typ := "Bearer"
+	if e.TokenType != "" && !strings.EqualFold(e.TokenType, "bearer") {
+		typ = e.TokenType
+	}
+	tok := &oauth2.Token{AccessToken: e.AccessToken, TokenType: typ, RefreshToken: e.RefreshToken, Expiry: e.Expiry}
+	if len(e.Extra) == 0 && e.Scope == "" {
+		return tok
+	}
+	extra := make(map[string]any, len(e.Extra)+1)
+	for k, v := range e.Extra {
+		extra[k] = v
+	}
+	if e.Scope != "" {
+		extra["scope"] = e.Scope
+	}
+	return tok.WithExtra(extra)
+}
+
+// jwtExpiry reads the exp claim of an access token that is a JWT. It is
+// used only when the server sent no expires_in; the token is not verified
+// and nothing else is read from it. Zero when absent.
+func jwtExpiry(tok string) time.Time {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 || len(parts[1]) > 8<<10 {
+		return time.Time{}
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return time.Time{}
+	}
+	var claims struct {
+		Exp json.Number `json:"exp"`
+	}
+	if json.Unmarshal(payload, &claims) != nil {
+		return time.Time{}
+	}
+	f, err := claims.Exp.Float64()
+	if err != nil || f <= 0 || f > 1e11 {
+		return time.Time{}
+	}
+	return time.Unix(int64(f), 0)
+}
