@@ -30,22 +30,20 @@ type AuthRequest struct {
 }
 
 // String describes r without its credentials: form values and headers are
-// listed by name only.
-func (r *AuthRequest) String() string {
-	if r == nil {
-		return "<nil>"
-	}
+// listed by name only. AuthRequest has value receivers for its formatting
+// methods so that a value redacts as well as a pointer.
+func (r AuthRequest) String() string {
 	return fmt.Sprintf("oauthclient.AuthRequest{ClientID:%q TokenURL:%q Form:%v Header:%v}", r.ClientID, redactURL(r.TokenURL), names(r.Form), names(r.Header))
 }
 
 // GoString describes r without its credentials.
-func (r *AuthRequest) GoString() string { return r.String() }
+func (r AuthRequest) GoString() string { return r.String() }
 
 // Format prints the redacted form for every fmt verb.
-func (r *AuthRequest) Format(f fmt.State, _ rune) { fmt.Fprint(f, r.String()) }
+func (r AuthRequest) Format(f fmt.State, _ rune) { fmt.Fprint(f, r.String()) }
 
 // LogValue prints the redacted form in slog output.
-func (r *AuthRequest) LogValue() slog.Value { return slog.StringValue(r.String()) }
+func (r AuthRequest) LogValue() slog.Value { return slog.StringValue(r.String()) }
 
 // names returns the sorted keys of m.
 func names[V any](m map[string]V) []string {
