@@ -58,14 +58,29 @@ func Encode(e *Entry) ([]byte, error) {
 	}
 	b, err := json.Marshal(w)
 	if err != nil {
-		// Only Extra can fail: json's errors name a type or a non-finite
-		// number, never a string value.
-		return nil, fmt.Errorf("tokencache: encode entry: extra: %w", err)
+		return nil, fmt.Errorf("tokencache: encode entry: extra: %w", marshalError(err))
 	}
 	if len(b) > MaxEncodedSize {
 		return nil, fmt.Errorf("tokencache: encode entry: %d bytes is more than the %d-byte limit", len(b), MaxEncodedSize)
 	}
 	return b, nil
+}
+
+// marshalError returns err if its text cannot hold a value from Extra, and
+// otherwise an error that says only what kind of value failed. Only Extra
+// can make json.Marshal fail: an unsupported type, a non-finite number or a
+// cycle (whose errors name a type or "+Inf"), an invalid json.Number (whose
+// error quotes the string) or a failing Marshaler (whose error may say
+// anything).
+func marshalError(err error) error {
+	var typ *json.UnsupportedTypeError
+	var val *json.UnsupportedValueError
+	switch {
+	case errors.As(err, &typ), errors.As(err, &val):
+		return err
+	default:
+		return errors.New("a value cannot be encoded as JSON (an invalid json.Number, or a failing MarshalJSON or MarshalText)")
+	}
 }
 
 func formatTime(t time.Time) (string, error) {
@@ -98,7 +113,10 @@ func parseTime(name, s string) (time.Time, error) {
 // object, is truncated, is larger than MaxEncodedSize, has a "v" other than
 // FormatVersion or has members of the wrong type is rejected with an error
 // wrapping ErrCorrupt. Members Decode does not know are ignored. Times are
-// returned in UTC. Error text never contains the input.
+// returned in UTC. Numbers in Extra, at any depth, are returned as
+// json.Number, as the token endpoint's response decodes them, so that an
+// entry keeps its types and exact values through a cache. Error text never
+// contains the input.
 func Decode(b []byte) (*Entry, error) {
 	if len(b) > MaxEncodedSize {
 		return nil, fmt.Errorf("tokencache: decode entry: %w: %d bytes is more than the %d-byte limit", ErrCorrupt, len(b), MaxEncodedSize)
@@ -153,6 +171,7 @@ func decodeStrict(b []byte, v any) error {
 		return fmt.Errorf("%w: not a JSON object", ErrCorrupt)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
 		var syn *json.SyntaxError
 		var typ *json.UnmarshalTypeError

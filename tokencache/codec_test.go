@@ -2,6 +2,7 @@ package tokencache
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"reflect"
 	"strings"
@@ -21,7 +22,7 @@ func sampleEntries() []*Entry {
 			Extra: map[string]any{
 				"issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
 				"patient":           "123",
-				"n":                 float64(42),
+				"n":                 json.Number("42"),
 				"nested":            map[string]any{"a": []any{"x", true, nil}},
 			},
 			Updated: time.Date(2029, 12, 31, 23, 0, 0, 0, time.UTC),
@@ -94,6 +95,8 @@ func TestEncodeErrors(t *testing.T) {
 		{"year out of range", &Entry{AccessToken: "secret-at", Expiry: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}},
 		{"negative year", &Entry{AccessToken: "secret-at", Updated: time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC)}},
 		{"unencodable extra", &Entry{AccessToken: "secret-at", Extra: map[string]any{"c": make(chan int)}}},
+		{"invalid number in extra", &Entry{AccessToken: "at", Extra: map[string]any{"n": json.Number("secret-at")}}},
+		{"failing marshaler in extra", &Entry{AccessToken: "at", Extra: map[string]any{"m": failingMarshaler{}}}},
 		{"too large", &Entry{AccessToken: strings.Repeat("a", MaxEncodedSize)}},
 	}
 	for _, tt := range tests {
@@ -107,6 +110,13 @@ func TestEncodeErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// failingMarshaler fails with an error that quotes a secret.
+type failingMarshaler struct{}
+
+func (failingMarshaler) MarshalJSON() ([]byte, error) {
+	return nil, errors.New("cannot marshal secret-at")
 }
 
 func TestDecodeRejects(t *testing.T) {
@@ -179,7 +189,11 @@ func FuzzDecode(f *testing.F) {
 		}
 		f.Add(b)
 	}
+	if b, err := Encode(bigNumberEntry()); err == nil {
+		f.Add(b)
+	}
 	for _, s := range []string{
+		`{"v":1,"extra":{"n":9007199254740993,"m":[-0.0,1e400,-12345678901234567890123.5e-7]}}`,
 		"", "{", "{}", "null", `{"v":1}`, `{"v":2}`, `{"v":1,"extra":{"a":[1,2,{"b":null}]}}`,
 		`{"v":1,"expiry":"9999-12-31T23:59:59.999999999-23:59"}`, `{"v":1,"access_token":"\ud800"}`,
 		"\xff\xfe", `{"v":1,"extra":{"a":1},"extra":{"b":2}}`, `{"v":1,"updated":"2020-02-30T00:00:00Z"}`,

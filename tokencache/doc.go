@@ -47,7 +47,9 @@
 // Readers ignore members they do not know, so new optional members may be
 // added within version 1; any change older readers must not ignore gets a
 // new version, which older readers reject as corrupt (and so treat as a
-// cache miss). Numbers in "extra" decode as float64, as with encoding/json.
+// cache miss). Numbers in "extra" decode as json.Number, as the token
+// endpoint's response does, so an entry keeps the types and exact values of
+// its Extra through every cache (integers beyond 2^53 included).
 //
 // # Security considerations
 //
@@ -57,12 +59,30 @@
 // KeyParts.Extra must not be a secret: hash secrets before using them there.
 //
 // File writes entries with permissions 0600 in a directory it creates with
-// 0700. It refuses, on Unix systems, an existing directory that group or
-// others may write to, since they could plant or replace entries; it does
-// not change the permissions of a directory it did not create. Tokens on
-// disk are not encrypted: anyone who can read the user's files can use
-// them. Prefer tokencache/keyring for long-lived refresh tokens on personal
-// machines.
+// 0700, and trusts only files its own user (the effective user of the
+// process) owns. It refuses, with an error wrapping ErrUntrusted that names
+// the path and its owner but never a file's content:
+//
+//   - a cache directory that is a symbolic link (the last element of its
+//     path), and on Unix systems one owned by another user, one that group
+//     or others may write to, or one in a parent directory that group or
+//     others may write to, unless that parent is sticky and owned by root
+//     (like /tmp) or by the user; it does not change the permissions of a
+//     directory it did not create;
+//   - an entry file that is a symbolic link or not a regular file, and on
+//     Unix systems (where it is opened with O_NOFOLLOW and checked through
+//     the open file) one owned by another user or writable by group or
+//     others. Load returns the error, never the file's tokens; token
+//     sources treat it as a miss and warn, and the next Store replaces the
+//     file with one of the user;
+//   - on Unix systems, a lock file that is a symbolic link, is not a
+//     regular file or is owned by another user. Lock fails until someone
+//     removes the file, since removing a lock file is never safe.
+//
+// Root is no exception: a process running as root refuses the files of
+// other users too. Tokens on disk are not encrypted: anyone who can read
+// the user's files can use them. Prefer tokencache/keyring for long-lived
+// refresh tokens on personal machines.
 //
 // Lock files only coordinate well-behaved processes; they do not protect
 // against a hostile process of the same user.

@@ -11,6 +11,17 @@ import (
 	"time"
 )
 
+// ErrUntrusted is wrapped by the errors of File and FileLocker for a cache
+// directory, entry file or lock file that someone other than the current
+// user could have planted or could change: one owned by another user, a
+// symbolic link where a directory or file is expected, an entry file or
+// directory that group or others may write to, or a directory whose parent
+// group or others may write to (unless it is a sticky directory owned by
+// root, such as /tmp). The error names the path and its owner, never the
+// file's content. See "Security considerations" in the package
+// documentation.
+var ErrUntrusted = errors.New("tokencache: untrusted cache path")
+
 // File is a Cache and Locker that keeps one file per key in a directory:
 // "<dir>/<key>.json" holds the entry in the format of Encode, and
 // "<dir>/<key>.lock" is the lock file of Lock (see FileLocker). Keys must
@@ -38,11 +49,16 @@ type File struct {
 }
 
 // NewFile returns a File cache in dir, creating dir (and missing parents)
-// with permissions 0700 if needed. On Unix systems it refuses an existing
-// directory that group or others may write to, rather than silently
-// changing its permissions; a directory others may only read is accepted,
-// since entry files are 0600. It removes the temporary files of every key
-// that Stores of killed processes left behind more than ten minutes ago.
+// with permissions 0700 if needed. It refuses, with an error wrapping
+// ErrUntrusted, a dir that is a symbolic link and, on Unix systems, a dir
+// owned by another user, one that group or others may write to (rather than
+// silently changing its permissions; a directory others may only read is
+// accepted, since entry files are 0600), and one whose parent group or
+// others may write to, unless that parent is sticky and owned by root (like
+// /tmp) or by the current user. The current user is the effective user of
+// the process, so root does not trust the files of other users either. It
+// removes the temporary files of every key that Stores of killed processes
+// left behind more than ten minutes ago.
 func NewFile(dir string) (*File, error) {
 	l, err := NewFileLocker(dir)
 	if err != nil {
@@ -79,12 +95,17 @@ func (f *File) Dir() string { return f.dir }
 
 func (f *File) path(key string) string { return filepath.Join(f.dir, key+".json") }
 
-// Load reads the entry stored under key.
+// Load reads the entry stored under key. It refuses, with an error wrapping
+// ErrUntrusted (and not ErrNotFound), an entry file that is a symbolic link
+// or not a regular file and, on Unix systems, one owned by another user or
+// writable by group or others; it never returns the tokens of such a file.
+// Callers treat the error as a miss, like any other error but ErrNotFound,
+// and the next Store replaces the file with one of the current user.
 func (f *File) Load(ctx context.Context, key string) (*Entry, error) {
 	if err := f.check(ctx, key); err != nil {
 		return nil, fmt.Errorf("tokencache: load: %w", err)
 	}
-	fh, err := os.Open(f.path(key))
+	fh, err := openEntry(f.path(key))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("tokencache: load %s: %w", key, ErrNotFound)

@@ -2,7 +2,9 @@ package tokencache
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -16,8 +18,11 @@ import (
 // releases it when its holder exits, however it exits, so a crashed process
 // never leaves a stale lock. Lock files are never removed (removing one
 // while another process waits on it would let two processes hold "the"
-// lock); they are empty and harmless. On other systems, see the package
-// documentation ("Choosing a cache").
+// lock); they are empty and harmless. Lock refuses, with an error wrapping
+// ErrUntrusted, a lock file that is a symbolic link, is not a regular file
+// or is owned by another user: such a file cannot be removed safely, so
+// every Lock of its key fails until someone removes it. On other systems,
+// see the package documentation ("Choosing a cache").
 //
 // Within one process, a FileLocker also keeps a per-key in-process mutex in
 // front of the file lock, so goroutines sharing a FileLocker queue in memory
@@ -39,8 +44,8 @@ const (
 )
 
 // NewFileLocker returns a FileLocker keeping its lock files in dir. It
-// creates dir (and missing parents) with permissions 0700 and, on Unix
-// systems, refuses an existing dir that group or others may write to.
+// creates dir (and missing parents) with permissions 0700 if needed, and
+// refuses a dir that NewFile refuses, with an error wrapping ErrUntrusted.
 func NewFileLocker(dir string) (*FileLocker, error) {
 	if err := ensurePrivateDir(dir); err != nil {
 		return nil, err
@@ -103,20 +108,23 @@ func (l *FileLocker) Lock(ctx context.Context, key string) (func() error, error)
 }
 
 // ensurePrivateDir creates dir with permissions 0700 if it is missing and
-// checks that it is a directory others cannot write to.
+// checks that only the current user can change it (see checkDir).
 func ensurePrivateDir(dir string) error {
 	if dir == "" {
 		return fmt.Errorf("tokencache: empty directory name")
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("tokencache: create directory: %w", err)
+	// Lstat first: MkdirAll follows a symbolic link, and fails confusingly
+	// on a dangling one.
+	created := false
+	if _, err := os.Lstat(filepath.Clean(dir)); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("tokencache: create directory: %w", err)
+		}
+		created = true
 	}
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return fmt.Errorf("tokencache: %w", err)
+	err := checkDir(dir)
+	if err != nil && created {
+		os.Remove(dir) // empty; leave nothing in a refused place
 	}
-	if !fi.IsDir() {
-		return fmt.Errorf("tokencache: %s is not a directory", dir)
-	}
-	return checkDirMode(dir, fi)
+	return err
 }

@@ -2,10 +2,6 @@
 
 package tokencache
 
-import (
-	"io/fs"
-)
-
 // tryLockFile tries once to take the lock file at path. Outside Unix there
 // is no flock(2); the lock is the existence of the file, created with
 // O_CREATE|O_EXCL and removed on unlock, with stale-lock recovery (see
@@ -13,11 +9,6 @@ import (
 func tryLockFile(path string) (unlock func() error, ok bool, err error) {
 	return exclTryLock(path)
 }
-
-// checkDirMode does nothing: outside Unix, permission bits do not describe
-// who may write to a directory (Windows uses ACLs; the user's cache
-// directory is private by default).
-func checkDirMode(dir string, fi fs.FileInfo) error { return nil }
 
 // syncDir does nothing: directories cannot be opened for syncing on all of
 // these systems, and on Windows MoveFileEx is already durable enough.

@@ -5,16 +5,16 @@ package tokencache
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"syscall"
 )
 
 // tryLockFile tries once to take an exclusive flock(2) on path, creating the
-// file if needed. It reports ok=false, with no error, if another open file
+// file if needed (see openLockFile: a symbolic link or a file of another
+// user is refused). It reports ok=false, with no error, if another open file
 // description holds the lock.
 func tryLockFile(path string) (unlock func() error, ok bool, err error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := openLockFile(path)
 	if err != nil {
 		return nil, false, err
 	}
@@ -34,15 +34,6 @@ func tryLockFile(path string) (unlock func() error, ok bool, err error) {
 		}
 		return err
 	}, true, nil
-}
-
-// checkDirMode refuses directories that group or others may write to: they
-// could replace or plant cache files.
-func checkDirMode(dir string, fi fs.FileInfo) error {
-	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
-		return fmt.Errorf("tokencache: directory %s is writable by group or others (mode %v); use a private directory (chmod 700)", dir, perm)
-	}
-	return nil
 }
 
 // syncDir makes a rename in dir durable.

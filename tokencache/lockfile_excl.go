@@ -44,7 +44,7 @@ func exclTryLock(path string) (unlock func() error, ok bool, err error) {
 	if !errors.Is(err, fs.ErrExist) {
 		return nil, false, err
 	}
-	fi, err := os.Stat(path)
+	fi, err := os.Lstat(path) // a symbolic link's own age, not its target's
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, false, nil // just released; try again

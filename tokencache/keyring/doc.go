@@ -60,5 +60,9 @@
 // program running as the same user with an unlocked keychain can still read
 // them (macOS may ask the user first). Errors never contain a token or an
 // item's value; keys are hashes and safe to log. The lock files hold no
-// secrets.
+// secrets; like those of any tokencache.FileLocker, a lock directory or
+// lock file that is a symbolic link or belongs to another user is refused
+// with an error wrapping tokencache.ErrUntrusted. Entries are stored in the
+// format of tokencache.Encode, so they come back as tokencache.Decode
+// returns them (numbers in Extra as json.Number).
 package keyring

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"github.com/oauthkit/oauthkit/internal/testenv"
 	"strings"
@@ -57,7 +58,7 @@ func TestRealStoreLoadDelete(t *testing.T) {
 		t.Fatalf("Load of a missing key: %v, want ErrNotFound", err)
 	}
 	e := bigEntry(0)
-	e.Extra = map[string]any{"patient": "123"}
+	e.Extra = map[string]any{"patient": "123", "n": json.Number("9007199254740993")}
 	if err := c.Store(ctx, key, e); err != nil {
 		t.Fatal(err)
 	}
@@ -67,6 +68,9 @@ func TestRealStoreLoadDelete(t *testing.T) {
 	}
 	if !sameEntry(got, e) {
 		t.Errorf("Load = %v, want %v", got, e)
+	}
+	if n, ok := got.Extra["n"].(json.Number); !ok || n != "9007199254740993" {
+		t.Errorf(`Extra["n"] = %v (%T), want json.Number 9007199254740993`, got.Extra["n"], got.Extra["n"])
 	}
 	// Overwrite.
 	e2 := bigEntry(0)

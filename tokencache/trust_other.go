@@ -1,0 +1,43 @@
+//go:build !unix
+
+package tokencache
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// checkDir checks that dir, which exists, is a directory and not a symbolic
+// link. Outside Unix, permission bits and owners do not describe who may
+// write to a directory (Windows uses ACLs; the user's cache directory is
+// private by default), so they are not checked.
+func checkDir(dir string) error {
+	dir = filepath.Clean(dir)
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("tokencache: %w", err)
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		return fmt.Errorf("%w: directory %s is a symbolic link; use the directory it points to", ErrUntrusted, dir)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("tokencache: %s is not a directory", dir)
+	}
+	return nil
+}
+
+// openEntry opens the entry file at path for reading, refusing a symbolic
+// link or anything but a regular file with an error wrapping ErrUntrusted.
+// A missing file is reported as fs.ErrNotExist.
+func openEntry(path string) (*os.File, error) {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: entry file %s is not a regular file (mode %v)", ErrUntrusted, path, fi.Mode().Type())
+	}
+	return os.Open(path)
+}
