@@ -1,13 +1,11 @@
 package rediscache
 
 import (
-	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"time"
 
@@ -15,23 +13,31 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// ErrUnavailable is wrapped by the errors of Load, Store, Delete, Lock and
-// unlock when Redis cannot be reached or cannot serve the request right now:
-// connection refused or reset, timeouts (including the caller's context
-// deadline), a server that is loading, read-only after a failover, or a
-// cluster that is down. Callers fall back to their local cache tiers.
-var ErrUnavailable = errors.New("rediscache: redis unavailable")
+// ErrUnavailable is tokencache.ErrUnavailable, so that errors.Is matches
+// either name. It is wrapped by the errors of Load, Store, Delete, Lock,
+// LockLease and the Lease methods when Redis cannot be reached or cannot
+// serve the request right now: connection refused or reset, timeouts
+// (including the caller's context deadline and LockLease's answerWithin), a
+// server that is loading, read-only after a failover, or a cluster that is
+// down. Callers fall back to their local cache tiers.
+var ErrUnavailable = tokencache.ErrUnavailable
 
-// ErrStale is wrapped by the error of Store when the entry already stored
-// under the key is newer than the one offered (see "Fencing" in the package
-// documentation). The stored entry is left alone; Load returns it.
+// ErrLockLost is tokencache.ErrLockLost, so that errors.Is matches either
+// name. It is wrapped by the errors of a Lease (and of Lock's unlock
+// function) whose lock is no longer held: its lease ran out (the holder
+// stalled for longer than LockLease, or Redis was unreachable for that long)
+// and another process may have taken it, or a later lease has written the
+// entry.
+var ErrLockLost = tokencache.ErrLockLost
+
+// ErrStale is wrapped by the error of Cache.Store (without a lease) when
+// another write with a later fence landed between the moment Store took its
+// fence and the moment it wrote. That can happen only when EncryptionKey is
+// set: the fence is then part of the encrypted entry, so Store takes it in
+// one round trip and writes in a second. Store never compares clocks; an
+// entry with an older Updated is stored like any other. See "Fencing" in
+// the package documentation.
 var ErrStale = errors.New("rediscache: a newer entry is stored")
-
-// ErrLockLost is wrapped by the error of an unlock function when the lock
-// was no longer held: its lease expired (the holder stalled for longer than
-// LockLease, or Redis was unreachable for that long) and another process may
-// have taken it.
-var ErrLockLost = errors.New("rediscache: lock lost")
 
 // Defaults for Options.
 const (
@@ -58,7 +64,8 @@ type Options struct {
 	KeyPrefix string
 	// LockLease is how long a lock stays held if its holder stops renewing
 	// it (a crashed process). While held, the lease is renewed every
-	// LockLease/3. At least 10ms. Optional; the default is 15s.
+	// LockLease/3; Lease.Hold(d) makes it last d plus LockLease. At least
+	// 10ms. Optional; the default is 15s.
 	LockLease time.Duration
 	// LockPoll is the first interval between a waiter's attempts to take a
 	// busy lock; it doubles, with jitter, up to 500ms. Optional; the default
@@ -106,8 +113,9 @@ func (o Options) LogValue() slog.Value {
 	)
 }
 
-// Cache is a tokencache.Cache and tokencache.Locker backed by Redis, shared
-// by every process configured with the same Redis and KeyPrefix.
+// Cache is a tokencache.Cache, tokencache.Locker and tokencache.LeaseLocker
+// backed by Redis, shared by every process configured with the same Redis
+// and KeyPrefix.
 //
 // A Cache is safe for concurrent use by multiple goroutines. Create it with
 // New; the zero value is not usable.
@@ -121,11 +129,13 @@ type Cache struct {
 	aead            cipher.AEAD // nil when entries are stored in the clear
 	log             *slog.Logger
 	now             func() time.Time
+	fences          *fenceMemory // the highest fence seen per key
 }
 
 var (
-	_ tokencache.Cache  = (*Cache)(nil)
-	_ tokencache.Locker = (*Cache)(nil)
+	_ tokencache.Cache       = (*Cache)(nil)
+	_ tokencache.Locker      = (*Cache)(nil)
+	_ tokencache.LeaseLocker = (*Cache)(nil)
 )
 
 // New returns a Cache that keeps entries and locks in Redis through client,
@@ -148,6 +158,7 @@ func New(client redis.UniversalClient, opts *Options) (*Cache, error) {
 		refreshTokenTTL: o.RefreshTokenTTL,
 		log:             o.Logger,
 		now:             time.Now,
+		fences:          newFenceMemory(maxRememberedFences),
 	}
 	if c.prefix == "" {
 		c.prefix = DefaultKeyPrefix
@@ -225,198 +236,5 @@ func (c *Cache) entryKey(key string) string { return c.prefix + "{" + key + "}" 
 // lockKey is the Redis key of the lock for key.
 func (c *Cache) lockKey(key string) string { return c.prefix + "{" + key + "}:lock" }
 
-// Hash fields of a stored entry.
-const (
-	fieldValue   = "v" // the encoded (and possibly encrypted) entry
-	fieldUpdated = "u" // Entry.Updated, Unix microseconds
-	fieldExpiry  = "x" // Entry.Expiry, Unix microseconds (0: none)
-)
-
-// storeScript writes an entry unless the stored one is newer. Unix
-// microseconds stay exact in Lua's doubles until the year 2255.
-//
-// KEYS[1] entry key; ARGV: value, updated, expiry, TTL in ms (0: none).
-// Returns 1 when written, 0 when refused.
-var storeScript = redis.NewScript(`
-local t = redis.call('TYPE', KEYS[1])['ok']
-if t == 'hash' then
-  local cur = redis.call('HMGET', KEYS[1], 'u', 'x')
-  local u = tonumber(cur[1])
-  if u then
-    local nu = tonumber(ARGV[2])
-    if u > nu then return 0 end
-    if u == nu and (tonumber(cur[2]) or 0) > tonumber(ARGV[3]) then return 0 end
-  end
-end
-if t ~= 'none' then redis.call('DEL', KEYS[1]) end
-redis.call('HSET', KEYS[1], 'v', ARGV[1], 'u', ARGV[2], 'x', ARGV[3])
-local ttl = tonumber(ARGV[4])
-if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
-return 1
-`)
-
-// Load returns the entry stored under key. It returns an error wrapping
-// tokencache.ErrNotFound when there is none, tokencache.ErrCorrupt when the
-// stored value does not decode or decrypt (treat it as a miss), and
-// ErrUnavailable when Redis cannot be reached.
-func (c *Cache) Load(ctx context.Context, key string) (*tokencache.Entry, error) {
-	if err := tokencache.ValidateKey(key); err != nil {
-		return nil, fmt.Errorf("rediscache: load: %w", err)
-	}
-	b, err := call(ctx, func() ([]byte, error) {
-		return c.client.HGet(ctx, c.entryKey(key), fieldValue).Bytes()
-	}, nil)
-	switch {
-	case errors.Is(err, redis.Nil):
-		return nil, fmt.Errorf("rediscache: load: %w", tokencache.ErrNotFound)
-	case redis.HasErrorPrefix(err, "WRONGTYPE"):
-		return nil, fmt.Errorf("rediscache: load: %w: not an entry", tokencache.ErrCorrupt)
-	case err != nil:
-		return nil, wrapRedisErr("load", err)
-	}
-	if c.aead != nil {
-		if b, err = c.open(b, key); err != nil {
-			return nil, fmt.Errorf("rediscache: load: %w", err)
-		}
-	} else if isSealed(b) {
-		return nil, fmt.Errorf("rediscache: load: %w: entry is encrypted and no EncryptionKey is set", tokencache.ErrCorrupt)
-	}
-	e, err := tokencache.Decode(b)
-	if err != nil {
-		return nil, fmt.Errorf("rediscache: load: %w", err)
-	}
-	return e, nil
-}
-
-// Store saves e under key unless a newer entry is stored there, in which
-// case it returns an error wrapping ErrStale. An entry whose Updated is zero
-// is stored with Updated set to the current time. The Redis key expires when
-// the access token does, plus RefreshTokenTTL if e holds a refresh token, and
-// never if e.Expiry is zero; at least one second from now.
-func (c *Cache) Store(ctx context.Context, key string, e *tokencache.Entry) error {
-	if err := tokencache.ValidateKey(key); err != nil {
-		return fmt.Errorf("rediscache: store: %w", err)
-	}
-	if e == nil {
-		return errors.New("rediscache: store: nil entry")
-	}
-	now := c.now()
-	if e.Updated.IsZero() {
-		e = e.Clone()
-		e.Updated = now
-	}
-	b, err := tokencache.Encode(e)
-	if err != nil {
-		return fmt.Errorf("rediscache: store: %w", err)
-	}
-	if c.aead != nil {
-		if b, err = c.seal(b, key); err != nil {
-			return fmt.Errorf("rediscache: store: %w", err)
-		}
-	}
-	var ttl time.Duration
-	if !e.Expiry.IsZero() {
-		ttl = e.Expiry.Sub(now)
-		if e.RefreshToken != "" {
-			ttl += c.refreshTokenTTL
-		}
-		ttl = max(ttl, minTTL)
-	}
-	n, err := call(ctx, func() (int, error) {
-		return storeScript.Run(ctx, c.client, []string{c.entryKey(key)},
-			b, micros(e.Updated), micros(e.Expiry), ttl.Milliseconds()).Int()
-	}, nil)
-	if err != nil {
-		return wrapRedisErr("store", err)
-	}
-	if n == 0 {
-		return fmt.Errorf("rediscache: store: %w", ErrStale)
-	}
-	return nil
-}
-
-// Delete removes the entry under key, and with it the fencing record:
-// after a Delete, any entry may be stored. Deleting a missing key is not an
-// error.
-func (c *Cache) Delete(ctx context.Context, key string) error {
-	if err := tokencache.ValidateKey(key); err != nil {
-		return fmt.Errorf("rediscache: delete: %w", err)
-	}
-	_, err := call(ctx, func() (int64, error) { return c.client.Del(ctx, c.entryKey(key)).Result() }, nil)
-	if err != nil {
-		return wrapRedisErr("delete", err)
-	}
-	return nil
-}
-
-// call runs fn, which makes one Redis call with ctx, and returns its result,
-// or ctx's error as soon as ctx is done. A client created without
-// ContextTimeoutEnabled ignores context deadlines once a command is sent and
-// waits for its own ReadTimeout and retries instead; call keeps such a call
-// from holding up the caller. An abandoned fn runs on until the client's
-// timeouts end it; then, if it succeeded, abandoned (if not nil) is given
-// its result to undo it.
-func call[T any](ctx context.Context, fn func() (T, error), abandoned func(T)) (T, error) {
-	if ctx.Done() == nil {
-		return fn()
-	}
-	type result struct {
-		v   T
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		v, err := fn()
-		ch <- result{v, err}
-	}()
-	select {
-	case r := <-ch:
-		return r.v, r.err
-	case <-ctx.Done():
-		if abandoned != nil {
-			go func() {
-				if r := <-ch; r.err == nil {
-					abandoned(r.v)
-				}
-			}()
-		}
-		var zero T
-		return zero, ctx.Err()
-	}
-}
-
-// micros returns t as a decimal count of Unix microseconds, clamped to
-// [0, 2^53) so that Lua compares it exactly; the zero time is 0.
-func micros(t time.Time) string {
-	if t.IsZero() {
-		return "0"
-	}
-	us := min(max(t.UnixMicro(), 0), 1<<53-1)
-	return strconv.FormatInt(us, 10)
-}
-
-// wrapRedisErr wraps err from a Redis call for op, adding ErrUnavailable
-// when the error means Redis cannot serve requests right now. Server error
-// replies do not repeat command arguments, so err carries no secrets.
-func wrapRedisErr(op string, err error) error {
-	if unavailable(err) {
-		return fmt.Errorf("rediscache: %s: %w: %w", op, ErrUnavailable, err)
-	}
-	return fmt.Errorf("rediscache: %s: %w", op, err)
-}
-
-// unavailable reports whether err means Redis is down or temporarily unable
-// to serve: any transport error or timeout, and the server replies sent
-// while loading, during a failover or while a cluster is down.
-func unavailable(err error) bool {
-	var rerr redis.Error
-	if !errors.As(err, &rerr) {
-		return true // dial, read, write, pool, closed-client and context errors
-	}
-	for _, p := range []string{"LOADING", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "BUSY", "max number of clients"} {
-		if redis.HasErrorPrefix(err, p) {
-			return true
-		}
-	}
-	return false
-}
+// fenceKey is the Redis key of the fence counter for key.
+func (c *Cache) fenceKey(key string) string { return c.prefix + "{" + key + "}:fence" }

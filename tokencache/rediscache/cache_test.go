@@ -2,7 +2,6 @@ package rediscache
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -131,54 +130,6 @@ func TestStoreTTL(t *testing.T) {
 				t.Errorf("PTTL = %v, want about %v", pttl, tt.wantTTL)
 			}
 		})
-	}
-}
-
-func TestStoreFencing(t *testing.T) {
-	srv := redistest.Start(t)
-	c := newCache(t, srv, nil)
-	ctx := testCtx(t)
-	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	entry := func(tok string, updated, expiry time.Duration) *tokencache.Entry {
-		return &tokencache.Entry{AccessToken: tok, Updated: t0.Add(updated), Expiry: t0.Add(expiry)}
-	}
-	// Each step stores an entry; wantToken is what Load returns afterwards.
-	steps := []struct {
-		name      string
-		e         *tokencache.Entry
-		wantStale bool
-		wantToken string
-	}{
-		{"first", entry("a", 0, time.Hour), false, "a"},
-		{"older updated refused", entry("b", -time.Second, 2*time.Hour), true, "a"},
-		{"older by a microsecond refused", entry("b", -time.Microsecond, 2*time.Hour), true, "a"},
-		{"newer updated accepted", entry("c", time.Second, time.Hour), false, "c"},
-		{"same updated, earlier expiry refused", entry("d", time.Second, time.Minute), true, "c"},
-		{"same updated, later expiry accepted", entry("e", time.Second, 2*time.Hour), false, "e"},
-		{"identical accepted", entry("e", time.Second, 2*time.Hour), false, "e"},
-		{"much newer accepted", entry("f", 24*time.Hour, 25*time.Hour), false, "f"},
-	}
-	for _, s := range steps {
-		t.Run(s.name, func(t *testing.T) {
-			err := c.Store(ctx, testKey, s.e)
-			if s.wantStale != errors.Is(err, ErrStale) || (!s.wantStale && err != nil) {
-				t.Fatalf("Store: err = %v, want stale=%v", err, s.wantStale)
-			}
-			got, err := c.Load(ctx, testKey)
-			if err != nil {
-				t.Fatalf("Load: %v", err)
-			}
-			if got.AccessToken != s.wantToken {
-				t.Errorf("stored entry is %q, want %q", got.AccessToken, s.wantToken)
-			}
-		})
-	}
-	// Delete removes the fence.
-	if err := c.Delete(ctx, testKey); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Store(ctx, testKey, entry("old", -time.Hour, time.Hour)); err != nil {
-		t.Errorf("Store after Delete: %v", err)
 	}
 }
 
@@ -419,7 +370,7 @@ func TestCluster(t *testing.T) {
 			t.Errorf("key %q: entry slot %d, lock slot %d (%v, %v)", key, es, ls, err1, err2)
 		}
 	}
-	roundTrip(t, c)
+	exerciseCache(t, c)
 }
 
 // TestSentinel runs the cache through a Sentinel failover client.
@@ -432,11 +383,11 @@ func TestSentinel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	roundTrip(t, c)
+	exerciseCache(t, c)
 }
 
-// roundTrip stores, loads, locks and unlocks through c.
-func roundTrip(t *testing.T, c *Cache) {
+// exerciseCache stores, loads, locks and unlocks through c.
+func exerciseCache(t *testing.T, c *Cache) {
 	t.Helper()
 	ctx := testCtx(t)
 	e := &tokencache.Entry{AccessToken: "at", RefreshToken: "rt", Expiry: time.Now().Add(time.Hour), Updated: time.Now()}
@@ -455,38 +406,5 @@ func roundTrip(t *testing.T, c *Cache) {
 	}
 	if err := c.Delete(ctx, testKey); err != nil {
 		t.Fatalf("Delete: %v", err)
-	}
-}
-
-func TestMicros(t *testing.T) {
-	tests := []struct {
-		t    time.Time
-		want string
-	}{
-		{time.Time{}, "0"},
-		{time.Unix(0, 0), "0"},
-		{time.Unix(-5, 0), "0"},
-		{time.Unix(1, 1500), "1000001"},
-		{time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), "9007199254740991"},
-	}
-	for _, tt := range tests {
-		if got := micros(tt.t); got != tt.want {
-			t.Errorf("micros(%v) = %s, want %s", tt.t, got, tt.want)
-		}
-	}
-}
-
-func TestCallReturnsWhenContextDone(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	release := make(chan struct{})
-	undone := make(chan int, 1)
-	cancel()
-	_, err := call(ctx, func() (int, error) { <-release; return 7, nil }, func(v int) { undone <- v })
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("err = %v, want context.Canceled", err)
-	}
-	close(release)
-	if v := <-undone; v != 7 {
-		t.Errorf("abandoned got %d, want 7", v)
 	}
 }

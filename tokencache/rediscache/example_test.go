@@ -33,10 +33,11 @@ func ExampleNew() {
 	// Output: rediscache.Cache{KeyPrefix:"billing:" Encrypted:true LockLease:15s}
 }
 
-// The pattern a token source follows with a shared cache: look, lock, look
-// again, fetch only if still needed, store, unlock. It needs a Redis server,
+// The pattern a token source follows with a shared cache: look, take a
+// fenced lease, look again, hold the lease for the request, fetch only if
+// still needed, store through the lease, unlock. It needs a Redis server,
 // so this example is compiled but not run.
-func ExampleCache_Lock() {
+func ExampleCache_LockLease() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", ContextTimeoutEnabled: true})
@@ -51,20 +52,25 @@ func ExampleCache_Lock() {
 		fmt.Println("another host already has a token")
 		return
 	}
-	unlock, err := cache.Lock(ctx, key)
-	if errors.Is(err, rediscache.ErrUnavailable) {
-		fmt.Println("Redis is down: fall back to a process-local cache")
+	lease, err := cache.LockLease(ctx, key, time.Second)
+	if errors.Is(err, tokencache.ErrUnavailable) {
+		fmt.Println("Redis is down or hung: fall back to a process-local cache")
 		return
 	} else if err != nil {
 		log.Fatal(err)
 	}
-	defer unlock()
+	defer lease.Unlock()
 	if e, err := cache.Load(ctx, key); err == nil && e.Valid(time.Now()) {
 		fmt.Println("refreshed by another host while we waited")
 		return
 	}
-	fresh := &tokencache.Entry{AccessToken: "…from the token endpoint…", Expiry: time.Now().Add(time.Hour), Updated: time.Now()}
-	if err := cache.Store(ctx, key, fresh); errors.Is(err, rediscache.ErrStale) {
-		fmt.Println("a newer token is stored; use that one")
+	const requestDeadline = 30 * time.Second
+	if err := lease.Hold(ctx, requestDeadline); err != nil {
+		fmt.Println("lock lost or unconfirmed: do not send the refresh token")
+		return
+	}
+	fresh := &tokencache.Entry{AccessToken: "…from the token endpoint…", Expiry: time.Now().Add(time.Hour)}
+	if err := lease.Store(ctx, fresh); errors.Is(err, tokencache.ErrLockLost) {
+		fmt.Println("a later lease stored a newer token; use that one")
 	}
 }

@@ -6,28 +6,43 @@ import (
 	"encoding/hex"
 	"fmt"
 	mrand "math/rand/v2"
-	"sync"
+	"strconv"
 	"time"
 
 	"github.com/oauthkit/oauthkit/tokencache"
 	"github.com/redis/go-redis/v9"
 )
 
-// renewScript extends the lease of a lock its caller still owns.
+// acquireScript takes a free lock and, in the same step, issues the lease's
+// fence. The lock's value is owner:fence.
 //
-// KEYS[1] lock key; ARGV: owner, lease in ms. Returns 1 if renewed, 0 if the
-// lock is held by someone else or by nobody.
-var renewScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
+// KEYS[1] lock key, KEYS[2] fence counter, KEYS[3] entry key; ARGV: owner,
+// lease in ms, counter TTL in ms. Returns the fence, or 0 if the lock is
+// busy.
+var acquireScript = redis.NewScript(fenceLua + `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local f = nextFence(KEYS[2], KEYS[3], ARGV[3])
+redis.call('SET', KEYS[1], ARGV[1] .. ':' .. string.format('%d', f), 'PX', ARGV[2])
+return f
 `)
 
-// unlockScript deletes a lock its caller still owns.
+// extendScript makes a lock its caller still holds last at least a given
+// time from now; it never shortens it (a renewal must not undo a Hold).
 //
-// KEYS[1] lock key; ARGV: owner. Returns 1 if deleted, 0 if the lock is held
-// by someone else or by nobody.
+// KEYS[1] lock key; ARGV: lock value, time in ms. Returns 1 if the lock is
+// held by the caller, 0 if by someone else or by nobody.
+var extendScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 1
+`)
+
+// unlockScript deletes a lock its caller still holds.
+//
+// KEYS[1] lock key; ARGV: lock value. Returns 1 if deleted, 0 if the lock
+// is held by someone else or by nobody.
 var unlockScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
@@ -35,24 +50,48 @@ end
 return 0
 `)
 
-// maxUnlockWait bounds how long an unlock function waits for Redis.
+// maxUnlockWait bounds how long an unlock waits for Redis.
 const maxUnlockWait = 5 * time.Second
 
-// Lock takes the fleet-wide lock for key: SET NX with a random 128-bit owner
-// and a lease of LockLease. While the lock is busy it polls, starting at
-// LockPoll and backing off with jitter up to 500ms, until it gets the lock
-// or ctx is done (the error then wraps ctx.Err()). If Redis cannot be
-// reached it returns an error wrapping ErrUnavailable at once rather than
-// keep polling.
+// LockLease takes the fleet-wide lock for key and returns it as a fenced
+// lease (see "Locking" and "Fencing" in the package documentation): SET NX
+// with a random 128-bit owner and a lease of LockLease, and, in the same
+// script, the next fence from the key's fence counter.
 //
-// While held, a goroutine renews the lease every LockLease/3; if a renewal
-// finds the lock taken over, it logs a warning and stops. The returned
-// unlock function stops the renewal and deletes the lock if still owned; it
-// returns an error wrapping ErrLockLost if the lock had been lost, or
-// ErrUnavailable if Redis could not be reached (the lease then expires on its
-// own). Calling it again does nothing and returns nil. Always call it: until
-// then the lock is renewed.
+// answerWithin bounds each round trip to Redis: an attempt that Redis does
+// not answer within it makes LockLease return at once with an error
+// wrapping ErrUnavailable (0: no bound beyond ctx). It also bounds each
+// round trip of the lease's Hold and Store. While the lock is busy,
+// LockLease polls, starting at LockPoll and backing off with jitter up to
+// 500ms, until it gets the lock or ctx is done (the error then wraps
+// ctx.Err()). If Redis cannot be reached it returns an error wrapping
+// ErrUnavailable at once rather than keep polling.
+//
+// While held, a goroutine renews the lease every LockLease/3, never
+// shortening it; if a renewal finds the lock taken over, it logs a warning
+// and the lease is lost: Hold, Store and Unlock then fail with ErrLockLost
+// without asking Redis. Always call Unlock: until then the lock is renewed.
+func (c *Cache) LockLease(ctx context.Context, key string, answerWithin time.Duration) (tokencache.Lease, error) {
+	l, err := c.lockLease(ctx, key, answerWithin)
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// Lock takes the fleet-wide lock for key, as LockLease does with no
+// answerWithin, for callers of tokencache.Locker. The returned unlock
+// function is the lease's Unlock. Writes made while holding it with
+// Cache.Store are not fenced by the lock; prefer LockLease and Lease.Store.
 func (c *Cache) Lock(ctx context.Context, key string) (unlock func() error, err error) {
+	l, err := c.lockLease(ctx, key, 0)
+	if err != nil {
+		return nil, err
+	}
+	return l.Unlock, nil
+}
+
+func (c *Cache) lockLease(ctx context.Context, key string, within time.Duration) (*lease, error) {
 	if err := tokencache.ValidateKey(key); err != nil {
 		return nil, fmt.Errorf("rediscache: lock: %w", err)
 	}
@@ -61,21 +100,24 @@ func (c *Cache) Lock(ctx context.Context, key string) (unlock func() error, err 
 		return nil, fmt.Errorf("rediscache: lock: %w", err)
 	}
 	lk := c.lockKey(key)
+	keys := []string{lk, c.fenceKey(key), c.entryKey(key)}
 	delay := c.poll
 	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	answered := false // whether Redis has replied to an attempt
 	for {
-		ok, err := call(ctx, func() (bool, error) {
-			return c.client.SetNX(ctx, lk, owner, c.lease).Result()
-		}, func(ok bool) {
-			if ok { // taken after the caller gave up: give it back
-				c.release(lk, owner)
+		fence, err := roundTrip(ctx, within, func(ctx context.Context) (int64, error) {
+			return acquireScript.Run(ctx, c.client, keys, owner, c.lease.Milliseconds(), fenceCounterTTL.Milliseconds()).Int64()
+		}, func(fence int64) {
+			if fence > 0 { // taken after the caller gave up: give it back
+				_, _ = c.release(lk, lockValue(owner, fence))
 			}
 		})
 		if err != nil {
-			if timer != nil {
-				timer.Stop()
-			}
 			if answered && ctx.Err() != nil {
 				// Redis is up; the lock stayed busy until the caller gave up.
 				return nil, fmt.Errorf("rediscache: lock: %w", ctx.Err())
@@ -83,8 +125,13 @@ func (c *Cache) Lock(ctx context.Context, key string) (unlock func() error, err 
 			return nil, wrapRedisErr("lock", err)
 		}
 		answered = true
-		if ok {
-			break
+		if fence > 0 {
+			l := &lease{
+				c: c, key: key, lockKey: lk, value: lockValue(owner, fence), fence: fence, within: within,
+				stop: make(chan struct{}), done: make(chan struct{}),
+			}
+			go l.renew()
+			return l, nil
 		}
 		// Sleep somewhere in [delay/2, delay] so that waiters spread out.
 		d := delay/2 + mrand.N(delay/2+1)
@@ -95,91 +142,27 @@ func (c *Cache) Lock(ctx context.Context, key string) (unlock func() error, err 
 		}
 		select {
 		case <-ctx.Done():
-			timer.Stop()
 			return nil, fmt.Errorf("rediscache: lock: %w", ctx.Err())
 		case <-timer.C:
 		}
 		delay = min(delay*2, c.maxPoll)
 	}
-	if timer != nil {
-		timer.Stop()
-	}
-	h := &heldLock{c: c, key: key, lockKey: lk, owner: owner, stop: make(chan struct{}), done: make(chan struct{})}
-	go h.renew()
-	return h.unlock, nil
 }
 
-// heldLock is one acquired lock. Its unlock method is safe for concurrent
-// use.
-type heldLock struct {
-	c       *Cache
-	key     string // the cache key, safe to log
-	lockKey string
-	owner   string
-	stop    chan struct{} // closed by unlock to stop renew
-	done    chan struct{} // closed when renew has returned
-	once    sync.Once
-}
-
-// renew extends the lease every lease/3 until stop is closed or the lock is
-// found lost. A failed renewal (Redis unreachable) is retried at the next
-// tick: the lease may still be running.
-func (h *heldLock) renew() {
-	defer close(h.done)
-	every := h.c.lease / 3
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-h.stop:
-			return
-		case <-t.C:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), every)
-		n, err := call(ctx, func() (int, error) {
-			return renewScript.Run(ctx, h.c.client, []string{h.lockKey}, h.owner, h.c.lease.Milliseconds()).Int()
-		}, nil)
-		cancel()
-		switch {
-		case err != nil:
-			h.c.log.Warn("rediscache: lock lease renewal failed", "key", h.key, "err", err)
-		case n == 0:
-			h.c.log.Warn("rediscache: lock lost while held; its lease expired", "key", h.key)
-			return
-		}
-	}
-}
-
-// unlock stops renewal and releases the lock if this holder still owns it.
-// Only the first call does anything.
-func (h *heldLock) unlock() error {
-	var err error
-	h.once.Do(func() { err = h.release() })
-	return err
-}
-
-func (h *heldLock) release() error {
-	close(h.stop)
-	<-h.done
-	n, err := h.c.release(h.lockKey, h.owner)
-	switch {
-	case err != nil:
-		return wrapRedisErr("unlock", err)
-	case n == 0:
-		return fmt.Errorf("rediscache: unlock: %w", ErrLockLost)
-	}
-	return nil
-}
-
-// release deletes the lock lockKey if owner holds it, and returns 1 if it
-// did. It waits for Redis at most for the lease (the lock frees itself after
-// that anyway) and at most maxUnlockWait.
-func (c *Cache) release(lockKey, owner string) (int, error) {
+// release deletes the lock lockKey if it still has value, and returns 1 if
+// it did. It waits for Redis at most for the lease (the lock frees itself
+// after that anyway) and at most maxUnlockWait.
+func (c *Cache) release(lockKey, value string) (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), min(c.lease, maxUnlockWait))
 	defer cancel()
 	return call(ctx, func() (int, error) {
-		return unlockScript.Run(ctx, c.client, []string{lockKey}, owner).Int()
+		return unlockScript.Run(ctx, c.client, []string{lockKey}, value).Int()
 	}, nil)
+}
+
+// lockValue is the value of a held lock: its owner and its lease's fence.
+func lockValue(owner string, fence int64) string {
+	return owner + ":" + strconv.FormatInt(fence, 10)
 }
 
 // newOwner returns a random 128-bit lock owner token in hex.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -92,8 +91,10 @@ func TestLockRenewal(t *testing.T) {
 		t.Fatalf("Lock: %v", err)
 	}
 	owner, err := rdb.Get(ctx, c.lockKey(testKey)).Result()
-	if err != nil || len(owner) != 32 {
-		t.Fatalf("lock owner is %d hex digits (%v), want 32", len(owner), err)
+	if id, fence, ok := strings.Cut(owner, ":"); err != nil || !ok || len(id) != 32 {
+		t.Fatalf("lock value is not owner:fence with a 32-digit owner (%v)", err)
+	} else if _, ok := parseFence(fence); !ok {
+		t.Fatalf("lock value has no valid fence")
 	}
 	time.Sleep(3 * lease)
 	if got, err := rdb.Get(ctx, c.lockKey(testKey)).Result(); err != nil || got != owner {
@@ -263,32 +264,7 @@ func TestRedisDown(t *testing.T) {
 // connections and never answers: calls end with the caller's deadline,
 // with ErrUnavailable, although the client's own timeouts are far longer.
 func TestRedisUnresponsive(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = l.Close() })
-	var mu sync.Mutex // guards conns
-	var conns []net.Conn
-	go func() {
-		for {
-			conn, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, conn)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-	})
-	rdb := redis.NewClient(&redis.Options{Addr: l.Addr().String(), ReadTimeout: time.Minute, WriteTimeout: time.Minute, Protocol: 2})
+	rdb := redis.NewClient(&redis.Options{Addr: silentServer(t), ReadTimeout: time.Minute, WriteTimeout: time.Minute, Protocol: 2})
 	t.Cleanup(func() { _ = rdb.Close() })
 	c, err := New(rdb, nil)
 	if err != nil {
@@ -301,6 +277,7 @@ func TestRedisUnresponsive(t *testing.T) {
 		{"Load", func(ctx context.Context) error { _, err := c.Load(ctx, testKey); return err }},
 		{"Store", func(ctx context.Context) error { return c.Store(ctx, testKey, &tokencache.Entry{AccessToken: "a"}) }},
 		{"Lock", func(ctx context.Context) error { _, err := c.Lock(ctx, testKey); return err }},
+		{"LockLease", func(ctx context.Context) error { _, err := c.LockLease(ctx, testKey, 0); return err }},
 	}
 	for _, o := range ops {
 		t.Run(o.name, func(t *testing.T) {
