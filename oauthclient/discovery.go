@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"golang.org/x/oauth2"
+
+	"github.com/oauthkit/oauthkit/internal/tokenendpoint"
 )
 
 // SMARTConfiguration is a FHIR server's .well-known/smart-configuration
@@ -59,17 +61,30 @@ var ErrDiscovery = errors.New("oauthclient: discovery failed")
 // maxMetadataSize bounds a discovery document.
 const maxMetadataSize = 1 << 20
 
-// DiscoverSMART reads {fhirBase}/.well-known/smart-configuration. fhirBase
-// must be https (or http to a loopback address). The HTTP client is the one
-// stored in ctx under oauth2.HTTPClient, else http.DefaultClient.
+// DiscoverSMART reads {fhirBase}/.well-known/smart-configuration, keeping
+// the query of fhirBase (an API gateway's key, say). fhirBase must be https
+// (or http to a loopback address). The HTTP client is the one stored in ctx
+// under oauth2.HTTPClient, else http.DefaultClient; its redirect policy is
+// applied after discovery's own, which refuses every redirect that leaves
+// https (an error wrapping ErrInsecureURL). Error texts show URLs without
+// their query.
 func DiscoverSMART(ctx context.Context, fhirBase string) (*SMARTConfiguration, error) {
 	// Over plain http, anyone on the path could name their own token
 	// endpoint and receive the client's credentials.
 	if err := checkURL(fhirBase, false); err != nil {
-		return nil, fmt.Errorf("%w: FHIR base: %v", ErrDiscovery, err)
+		return nil, fmt.Errorf("%w: FHIR base: %w", ErrDiscovery, err)
 	}
-	u := strings.TrimRight(fhirBase, "/") + "/.well-known/smart-configuration"
-	body, err := getJSON(ctx, u)
+	bu, err := url.Parse(fhirBase)
+	if err != nil {
+		return nil, fmt.Errorf("%w: FHIR base is not a valid URL", ErrDiscovery)
+	}
+	const wellKnown = "/.well-known/smart-configuration"
+	bu.Path = strings.TrimRight(bu.Path, "/") + wellKnown
+	if bu.RawPath != "" {
+		bu.RawPath = strings.TrimRight(bu.RawPath, "/") + wellKnown
+	}
+	bu.Fragment, bu.RawFragment = "", ""
+	body, err := getJSON(ctx, bu.String())
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +103,7 @@ func ParseSMARTConfiguration(body []byte) (*SMARTConfiguration, error) {
 		return nil, fmt.Errorf("%w: smart-configuration has no token_endpoint", ErrDiscovery)
 	}
 	if err := checkURL(c.TokenEndpoint, false); err != nil {
-		return nil, fmt.Errorf("%w: token_endpoint: %v", ErrDiscovery, err)
+		return nil, fmt.Errorf("%w: token_endpoint: %w", ErrDiscovery, err)
 	}
 	return &c, nil
 }
@@ -97,15 +112,15 @@ func ParseSMARTConfiguration(body []byte) (*SMARTConfiguration, error) {
 // (/.well-known/oauth-authorization-server, inserted before the issuer's
 // path), falling back to OpenID Connect discovery
 // ({issuer}/.well-known/openid-configuration), and checks that the
-// document's issuer is exactly issuer (RFC 8414 §3.3). The HTTP client is
-// taken from ctx as in DiscoverSMART.
+// document's issuer is exactly issuer (RFC 8414 §3.3). The HTTP client and
+// the redirect policy are those of DiscoverSMART.
 func DiscoverServer(ctx context.Context, issuer string) (*ServerMetadata, error) {
 	iu, err := url.Parse(issuer)
 	if err != nil || iu.Host == "" || iu.RawQuery != "" || iu.Fragment != "" {
 		return nil, fmt.Errorf("%w: issuer must be an absolute URL without query or fragment", ErrDiscovery)
 	}
 	if err := checkURL(issuer, false); err != nil {
-		return nil, fmt.Errorf("%w: issuer: %v", ErrDiscovery, err)
+		return nil, fmt.Errorf("%w: issuer: %w", ErrDiscovery, err)
 	}
 	path := strings.TrimRight(iu.EscapedPath(), "/")
 	rfc8414 := iu.Scheme + "://" + iu.Host + "/.well-known/oauth-authorization-server" + path
@@ -132,11 +147,14 @@ func ParseServerMetadata(body []byte, issuer string) (*ServerMetadata, error) {
 		return nil, fmt.Errorf("%w: metadata is not valid JSON", ErrDiscovery)
 	}
 	if m.Issuer != issuer {
-		return nil, fmt.Errorf("%w: metadata issuer %q does not match %q", ErrDiscovery, truncate(m.Issuer, 200), issuer)
+		// The server's issuer value is not repeated: a hostile server could
+		// echo anything into it.
+		return nil, fmt.Errorf("%w: metadata issuer does not match %q", ErrDiscovery,
+			truncate(tokenendpoint.RedactURL(issuer), 200))
 	}
 	if m.TokenEndpoint != "" {
 		if err := checkURL(m.TokenEndpoint, false); err != nil {
-			return nil, fmt.Errorf("%w: token_endpoint: %v", ErrDiscovery, err)
+			return nil, fmt.Errorf("%w: token_endpoint: %w", ErrDiscovery, err)
 		}
 	}
 	return &m, nil
@@ -156,26 +174,78 @@ func httpClientFrom(ctx context.Context) *http.Client {
 	return http.DefaultClient
 }
 
+// discoveryClient returns a copy of the ctx's client whose redirect policy
+// is checkDiscoveryRedirect followed by the caller's own (or net/http's
+// default limit of 10 redirects). The caller's client is not changed.
+func discoveryClient(ctx context.Context) *http.Client {
+	c := *httpClientFrom(ctx)
+	callers := c.CheckRedirect
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if err := checkDiscoveryRedirect(req, via); err != nil {
+			return err
+		}
+		if callers != nil {
+			return callers(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &c
+}
+
+// checkDiscoveryRedirect allows a redirect to https, and one from plain
+// http on a loopback host to plain http on a loopback host; anything else
+// would let whoever sits on the path serve the metadata, naming their own
+// token endpoint.
+func checkDiscoveryRedirect(req *http.Request, via []*http.Request) error {
+	to := req.URL
+	if strings.EqualFold(to.Scheme, "https") {
+		return nil
+	}
+	first := via[0].URL
+	if strings.EqualFold(to.Scheme, "http") && isLoopback(to.Hostname()) &&
+		strings.EqualFold(first.Scheme, "http") && isLoopback(first.Hostname()) {
+		return nil
+	}
+	return &insecureRedirectError{
+		from: tokenendpoint.RedactURL(via[len(via)-1].URL.String()),
+		to:   tokenendpoint.RedactURL(to.String()),
+	}
+}
+
+// insecureRedirectError is a redirect discovery refused; it wraps
+// ErrInsecureURL. Its URLs are already redacted.
+type insecureRedirectError struct{ from, to string }
+
+func (e *insecureRedirectError) Error() string {
+	return fmt.Sprintf("oauthclient: discovery redirect from %s to %s refused: only https, or plain http between loopback hosts, is followed", e.from, e.to)
+}
+
+func (e *insecureRedirectError) Unwrap() error { return ErrInsecureURL }
+
 func getJSON(ctx context.Context, u string) ([]byte, error) {
+	shown := tokenendpoint.RedactURL(u)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrDiscovery, err)
+		return nil, fmt.Errorf("%w: GET %s: %w", ErrDiscovery, shown, tokenendpoint.RedactURLError(err))
 	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := httpClientFrom(ctx).Do(req)
+	resp, err := discoveryClient(ctx).Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrDiscovery, err)
+		return nil, fmt.Errorf("%w: %w", ErrDiscovery, tokenendpoint.RedactURLError(err))
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxMetadataSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("%w: read %s: %w", ErrDiscovery, u, err)
+		return nil, fmt.Errorf("%w: read %s: %w", ErrDiscovery, shown, tokenendpoint.RedactURLError(err))
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%w: GET %s: status %d", ErrDiscovery, u, resp.StatusCode)
+		return nil, fmt.Errorf("%w: GET %s: status %d", ErrDiscovery, shown, resp.StatusCode)
 	}
 	if len(body) > maxMetadataSize {
-		return nil, fmt.Errorf("%w: %s: document larger than 1 MiB", ErrDiscovery, u)
+		return nil, fmt.Errorf("%w: %s: document larger than 1 MiB", ErrDiscovery, shown)
 	}
 	return body, nil
 }

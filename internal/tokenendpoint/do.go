@@ -6,33 +6,44 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 )
 
-// Request is one token-endpoint call.
+// Request is one token-endpoint call. Its credentials (see Secrets) are
+// redacted from every error that Post and Do return for it.
 type Request struct {
-	URL    string
-	Form   url.Values
-	Header http.Header // extra headers (Authorization for client_secret_basic)
+	// URL is the endpoint.
+	URL string
+	// Form is the request body.
+	Form url.Values
+	// Header holds extra headers (Authorization for client_secret_basic,
+	// DPoP).
+	Header http.Header
 }
 
 // Response is a token-endpoint (or revocation-endpoint) answer, its body
 // read through the MaxBodySize limit.
 type Response struct {
+	// StatusCode is the HTTP status.
 	StatusCode int
-	Header     http.Header
-	Body       []byte
+	// Header holds the response headers.
+	Header http.Header
+	// Body is the response body, at most MaxBodySize+1 bytes.
+	Body []byte
+
+	red *redactor // the credentials of the request, for Parse
 }
 
 // Post sends the form and reads the answer. The client should not follow
 // redirects; a 3xx answer is an error wrapping ErrRedirect. Failures are
-// *Error values (or ctx's error once ctx is done).
+// *Error values (or ctx's error once ctx is done), their text free of the
+// request's credentials and of the URL's query.
 func Post(ctx context.Context, client *http.Client, r *Request) (*Response, error) {
+	rd := newRedactor(r.Secrets())
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.URL, strings.NewReader(r.Form.Encode()))
 	if err != nil {
-		return nil, &Error{Err: fmt.Errorf("build request: %w", redactURLError(err))}
+		return nil, &Error{Err: fmt.Errorf("build request: %w", rd.wrap(RedactURLError(err)))}
 	}
 	for k, v := range r.Header {
 		req.Header[k] = v
@@ -44,7 +55,7 @@ func Post(ctx context.Context, client *http.Client, r *Request) (*Response, erro
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, &Error{Err: redactURLError(err)}
+		return nil, &Error{Err: rd.wrap(RedactURLError(err))}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodySize+1))
@@ -52,61 +63,29 @@ func Post(ctx context.Context, client *http.Client, r *Request) (*Response, erro
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, &Error{StatusCode: resp.StatusCode, Err: fmt.Errorf("read body: %w", redactURLError(err))}
+		return nil, &Error{StatusCode: resp.StatusCode, Err: fmt.Errorf("read body: %w", rd.wrap(RedactURLError(err)))}
 	}
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		return nil, &Error{StatusCode: resp.StatusCode, Err: ErrRedirect}
 	}
-	return &Response{StatusCode: resp.StatusCode, Header: resp.Header, Body: body}, nil
+	return &Response{StatusCode: resp.StatusCode, Header: resp.Header, Body: body, red: rd}, nil
 }
 
 // Do posts the form to the token endpoint and parses the answer as a token
-// response. now is the clock used for Retry-After dates.
+// response (Response.Parse). On a 429 or 503 answer the error's RetryAfter
+// is set from the Retry-After header (see RetryAfter); now is the clock
+// used for its HTTP-date form (nil: time.Now).
 func Do(ctx context.Context, client *http.Client, r *Request, now func() time.Time) (*Token, error) {
+	if now == nil {
+		now = time.Now
+	}
 	resp, err := Post(ctx, client, r)
 	if err != nil {
 		return nil, err
 	}
-	tok, err := Parse(resp.StatusCode, resp.Header.Get("Content-Type"), resp.Body)
+	tok, err := resp.Parse()
 	if e, ok := err.(*Error); ok && (resp.StatusCode == 429 || resp.StatusCode == 503) {
-		e.RetryAfter = RetryAfter(resp.Header.Get("Retry-After"), now)
+		e.RetryAfter, _ = RetryAfter(resp.Header, now())
 	}
 	return tok, err
-}
-
-// RetryAfter parses a Retry-After value: delay-seconds or an HTTP-date.
-// It returns 0 when absent or invalid.
-func RetryAfter(v string, now func() time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n <= 0 {
-			return 0
-		}
-		if n > 24*3600 {
-			n = 24 * 3600
-		}
-		return time.Duration(n) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now()); d > 0 {
-			return d
-		}
-	}
-	return 0
-}
-
-// redactURLError drops the query string from a *url.Error's URL.
-func redactURLError(err error) error {
-	if ue, ok := err.(*url.Error); ok {
-		c := *ue
-		if u, perr := url.Parse(ue.URL); perr == nil {
-			u.RawQuery, u.Fragment, u.User = "", "", nil
-			c.URL = u.String()
-		}
-		return &c
-	}
-	return err
 }

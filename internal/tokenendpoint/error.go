@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Sentinel causes carried in Error.Err.
@@ -26,18 +27,23 @@ var (
 // Error describes a failed token-endpoint call: an RFC 6749 §5.2 error
 // response, an HTTP failure with a non-OAuth body, a malformed response or a
 // network error. Its text never contains the response body, a token, a
-// secret or an assertion.
+// secret or an assertion: every text kept from a response of Post or Do has
+// the request's credentials (Request.Secrets) replaced by Redacted and its
+// control characters replaced by spaces.
 type Error struct {
 	// StatusCode is the HTTP status, 0 when no response was received.
 	StatusCode int
-	// ErrorCode is the "error" member (invalid_client, invalid_grant, …).
+	// ErrorCode is the "error" member (invalid_client, invalid_grant, …),
+	// cut to 64 bytes.
 	ErrorCode string
-	// ErrorDescription is the "error_description" member, truncated to 256
-	// bytes and stripped of control characters.
+	// ErrorDescription is the "error_description" member, cut to 1024
+	// bytes on a character boundary ("…" marks a cut).
 	ErrorDescription string
-	// ErrorURI is the "error_uri" member.
+	// ErrorURI is the "error_uri" member, cut to 256 bytes.
 	ErrorURI string
-	// RetryAfter is the delay the server asked for with Retry-After, if any.
+	// RetryAfter is the delay the server asked for with Retry-After on a
+	// 429 or 503 answer, as RetryAfter parses it: not capped, at most 100
+	// years. Callers cap it with their retry policy.
 	RetryAfter time.Duration
 	// Err is the underlying cause, if any (network error, ErrMalformed, …).
 	Err error
@@ -79,15 +85,33 @@ func (e *Error) Temporary() bool {
 	return errors.As(e.Err, &ne) || errors.Is(e.Err, io.ErrUnexpectedEOF) || e.StatusCode == 0
 }
 
-// sanitize keeps a server-provided string short and printable.
-func sanitize(s string, max int) string {
-	if len(s) > max {
-		s = s[:max] + "…"
-	}
+// Limits, in bytes, of the server-provided text an Error keeps.
+const (
+	maxErrorCode        = 64
+	maxErrorDescription = 1024
+	maxErrorURI         = 256
+)
+
+// sanitize replaces control characters by spaces and invalid UTF-8 by
+// U+FFFD, so server-provided text prints on one line.
+func sanitize(s string) string {
 	return strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f {
 			return ' '
 		}
 		return r
 	}, s)
+}
+
+// clip cuts s to at most max bytes on a rune boundary, marking a cut
+// with "…".
+func clip(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	i := max
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "…"
 }

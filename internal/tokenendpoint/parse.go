@@ -43,19 +43,32 @@ var known = map[string]bool{
 // contentType the Content-Type header. A non-2xx status, or a 2xx body with
 // an "error" member, yields an *Error carrying the RFC 6749 §5.2 members.
 // Everything else that is not a usable token yields an *Error wrapping
-// ErrMalformed or ErrUnsupportedTokenType.
+// ErrMalformed or ErrUnsupportedTokenType. Parse knows no request, so it
+// cannot redact echoed credentials: use Response.Parse for an answer of
+// Post.
 func Parse(status int, contentType string, body []byte) (*Token, error) {
+	return parse(status, contentType, body, nil)
+}
+
+// Parse interprets the response as Parse does, with every credential of
+// the request that produced it (Request.Secrets) replaced by Redacted in
+// all text the error keeps.
+func (resp *Response) Parse() (*Token, error) {
+	return parse(resp.StatusCode, resp.Header.Get("Content-Type"), resp.Body, resp.red)
+}
+
+func parse(status int, contentType string, body []byte, rd *redactor) (*Token, error) {
 	if len(body) > MaxBodySize {
 		return nil, &Error{StatusCode: status, Err: ErrBodyTooLarge}
 	}
-	members, perr := decodeMembers(contentType, body)
+	members, perr := decodeMembers(contentType, body, rd)
 	if status < 200 || status > 299 {
 		e := &Error{StatusCode: status}
 		if perr == nil {
-			fillError(e, members)
+			fillError(e, members, rd)
 		}
 		if e.ErrorCode == "" {
-			e.Err = fmt.Errorf("%w: HTTP %d with a non-OAuth body (%s)", ErrMalformed, status, describeType(contentType))
+			e.Err = fmt.Errorf("%w: HTTP %d with a non-OAuth body (%s)", ErrMalformed, status, describeType(contentType, rd))
 		}
 		return nil, e
 	}
@@ -64,30 +77,30 @@ func Parse(status int, contentType string, body []byte) (*Token, error) {
 	}
 	if _, ok := members["error"]; ok {
 		e := &Error{StatusCode: status}
-		fillError(e, members)
+		fillError(e, members, rd)
 		if e.ErrorCode == "" {
 			e.Err = fmt.Errorf("%w: non-string error member", ErrMalformed)
 		}
 		return nil, e
 	}
-	t, err := toToken(members)
+	t, err := toToken(members, rd)
 	if err != nil {
 		return nil, &Error{StatusCode: status, Err: err}
 	}
 	return t, nil
 }
 
-func describeType(ct string) string {
+func describeType(ct string, rd *redactor) string {
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil || mt == "" {
 		return "no usable content type"
 	}
-	return sanitize(mt, 64)
+	return rd.clean(mt, 64)
 }
 
 // decodeMembers decodes a JSON object (rejecting duplicate members) or a
 // form-encoded body into a member map.
-func decodeMembers(contentType string, body []byte) (map[string]any, error) {
+func decodeMembers(contentType string, body []byte, rd *redactor) (map[string]any, error) {
 	mt, _, _ := mime.ParseMediaType(contentType)
 	trimmed := bytes.TrimSpace(body)
 	if mt == "application/x-www-form-urlencoded" || mt == "text/plain" && len(trimmed) > 0 && trimmed[0] != '{' {
@@ -98,14 +111,14 @@ func decodeMembers(contentType string, body []byte) (map[string]any, error) {
 		m := make(map[string]any, len(vals))
 		for k, v := range vals {
 			if len(v) != 1 {
-				return nil, fmt.Errorf("%w: member %q repeated", ErrMalformed, sanitize(k, 64))
+				return nil, fmt.Errorf("%w: member %q repeated", ErrMalformed, rd.clean(k, 64))
 			}
 			m[k] = v[0]
 		}
 		return m, nil
 	}
 	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return nil, fmt.Errorf("%w: body is not a JSON object (%s)", ErrMalformed, describeType(contentType))
+		return nil, fmt.Errorf("%w: body is not a JSON object (%s)", ErrMalformed, describeType(contentType, rd))
 	}
 	dec := json.NewDecoder(bytes.NewReader(trimmed))
 	dec.UseNumber()
@@ -124,7 +137,7 @@ func decodeMembers(contentType string, body []byte) (map[string]any, error) {
 			return nil, fmt.Errorf("%w: invalid JSON", ErrMalformed)
 		}
 		if _, dup := m[k]; dup {
-			return nil, fmt.Errorf("%w: member %q appears twice", ErrMalformed, sanitize(k, 64))
+			return nil, fmt.Errorf("%w: member %q appears twice", ErrMalformed, rd.clean(k, 64))
 		}
 		m[k] = v
 	}
@@ -140,13 +153,31 @@ func decodeMembers(contentType string, body []byte) (map[string]any, error) {
 	return m, nil
 }
 
-func fillError(e *Error, m map[string]any) {
+// fillError copies the RFC 6749 §5.2 members into e, cleaned by rd. A
+// registered error code is kept as it is, so that callers can branch on
+// it even when a short credential happens to occur in it.
+func fillError(e *Error, m map[string]any, rd *redactor) {
 	code, _ := m["error"].(string)
 	desc, _ := m["error_description"].(string)
 	uri, _ := m["error_uri"].(string)
-	e.ErrorCode = sanitize(code, 64)
-	e.ErrorDescription = sanitize(desc, 256)
-	e.ErrorURI = sanitize(uri, 256)
+	if registeredErrorCodes[code] {
+		e.ErrorCode = code
+	} else {
+		e.ErrorCode = rd.clean(code, maxErrorCode)
+	}
+	e.ErrorDescription = rd.clean(desc, maxErrorDescription)
+	e.ErrorURI = rd.clean(uri, maxErrorURI)
+}
+
+// registeredErrorCodes are the token-endpoint error codes of RFC 6749
+// §5.2, RFC 7009, RFC 8628, RFC 8693, RFC 8707 and RFC 9449 (and the
+// authorization-endpoint codes some servers also send).
+var registeredErrorCodes = map[string]bool{
+	"invalid_request": true, "invalid_client": true, "invalid_grant": true, "unauthorized_client": true,
+	"unsupported_grant_type": true, "invalid_scope": true, "unsupported_token_type": true,
+	"authorization_pending": true, "slow_down": true, "access_denied": true, "expired_token": true,
+	"invalid_target": true, "invalid_dpop_proof": true, "use_dpop_nonce": true,
+	"server_error": true, "temporarily_unavailable": true, "invalid_token": true, "insufficient_scope": true,
 }
 
 func stringMember(m map[string]any, name string) (string, error) {
@@ -161,7 +192,7 @@ func stringMember(m map[string]any, name string) (string, error) {
 	return s, nil
 }
 
-func toToken(m map[string]any) (*Token, error) {
+func toToken(m map[string]any, rd *redactor) (*Token, error) {
 	t := &Token{}
 	var err error
 	for _, f := range []struct {
@@ -182,7 +213,7 @@ func toToken(m map[string]any) (*Token, error) {
 		return nil, fmt.Errorf("%w: token_type missing or empty", ErrMalformed)
 	}
 	if !strings.EqualFold(t.TokenType, "bearer") && !(t.IssuedTokenType != "" && strings.EqualFold(t.TokenType, "N_A")) {
-		return nil, fmt.Errorf("%w %q (only Bearer is supported)", ErrUnsupportedTokenType, sanitize(t.TokenType, 32))
+		return nil, fmt.Errorf("%w %q (only Bearer is supported)", ErrUnsupportedTokenType, rd.clean(t.TokenType, 32))
 	}
 	if t.ExpiresIn, t.HasExpiresIn, err = expiresIn(m["expires_in"]); err != nil {
 		return nil, err

@@ -130,24 +130,6 @@ func TestTemporary(t *testing.T) {
 	}
 }
 
-func TestRetryAfter(t *testing.T) {
-	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	clock := func() time.Time { return now }
-	tests := []struct {
-		in   string
-		want time.Duration
-	}{
-		{"", 0}, {"1", time.Second}, {"120", 2 * time.Minute}, {"-3", 0}, {"soon", 0},
-		{now.Add(30 * time.Second).Format(http.TimeFormat), 30 * time.Second},
-		{now.Add(-30 * time.Second).Format(http.TimeFormat), 0},
-	}
-	for _, tt := range tests {
-		if got := RetryAfter(tt.in, clock); got != tt.want {
-			t.Errorf("RetryAfter(%q) = %v, want %v", tt.in, got, tt.want)
-		}
-	}
-}
-
 func TestDoDoesNotFollowRedirectsAndLimitsBody(t *testing.T) {
 	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t.Error("credentials followed a redirect to another host")
