@@ -87,6 +87,10 @@ type Config struct {
 	// FetchTimeout instead, since it may wait for that holder's token
 	// request. Optional; default 5 s.
 	CacheTimeout time.Duration
+	// RefreshLimiter bounds background refreshes shared with other
+	// sources. Optional; default DefaultRefreshLimiter (16 at once per
+	// process).
+	RefreshLimiter *RefreshLimiter
 	// RevocationURL is the RFC 7009 revocation endpoint used by Revoke.
 	// Optional.
 	RevocationURL string

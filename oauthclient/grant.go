@@ -36,6 +36,26 @@ type GrantRequest struct {
 	Previous *tokencache.Entry
 }
 
+// String describes r without secrets (the previous entry redacts its
+// tokens; the token URL loses its query). GrantRequest has value receivers
+// for its formatting methods so that a value redacts as well as a pointer.
+func (r GrantRequest) String() string {
+	prev := "nil"
+	if r.Previous != nil {
+		prev = r.Previous.String()
+	}
+	return fmt.Sprintf("oauthclient.GrantRequest{ClientID:%q TokenURL:%q Scopes:%q Previous:%s}", r.ClientID, redactURL(r.TokenURL), r.Scopes, prev)
+}
+
+// GoString describes r without secrets.
+func (r GrantRequest) GoString() string { return r.String() }
+
+// Format prints the redacted form for every fmt verb.
+func (r GrantRequest) Format(f fmt.State, _ rune) { fmt.Fprint(f, r.String()) }
+
+// LogValue prints the redacted form in slog output.
+func (r GrantRequest) LogValue() slog.Value { return slog.StringValue(r.String()) }
+
 // Grant is an OAuth 2.0 authorization grant: it fills in the form members
 // of a token request (grant_type and the grant's own parameters). Grants
 // must be safe for concurrent use. The implementations in this package are

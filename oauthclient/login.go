@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -56,6 +57,23 @@ type LoginConfig struct {
 	// It MUST NOT be used outside tests on isolated networks.
 	InsecureAllowHTTP bool
 }
+
+// String describes c without secrets: no credentials, URLs without their
+// query, AuthParams by name only. LoginConfig has value receivers for its
+// formatting methods so that a value redacts as well as a pointer.
+func (c LoginConfig) String() string {
+	return fmt.Sprintf("oauthclient.LoginConfig{AuthURL:%q TokenURL:%q ClientID:%q Auth:%T Scopes:%q AuthParams:%v}",
+		redactURL(c.AuthURL), redactURL(c.TokenURL), c.ClientID, c.Auth, c.Scopes, names(c.AuthParams))
+}
+
+// GoString describes c without secrets.
+func (c LoginConfig) GoString() string { return c.String() }
+
+// Format prints the redacted form for every fmt verb.
+func (c LoginConfig) Format(f fmt.State, _ rune) { fmt.Fprint(f, c.String()) }
+
+// LogValue prints the redacted form in slog output.
+func (c LoginConfig) LogValue() slog.Value { return slog.StringValue(c.String()) }
 
 // LoginError is an error the authorization server sent to the redirect
 // URI (RFC 6749 §4.1.2.1), such as access_denied.

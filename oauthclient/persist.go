@@ -144,6 +144,11 @@ func (t *tier) lock(ctx context.Context) (tokencache.Lease, error) {
 	case lctx.Err() != nil:
 		t.log.Warn("oauthclient: cache lock held elsewhere for too long; fetching without it", "waited", t.lockWait)
 		return nil, nil
+	case t.rotating:
+		// A refresh token is never redeemed without a lock that could not
+		// be taken for a reason other than unavailability (an untrusted
+		// lock file, a refused key): another holder may be redeeming it.
+		return nil, fmt.Errorf("oauthclient: cache lock: %w", err)
 	default:
 		t.log.Warn("oauthclient: cache lock failed; fetching without it", "err", err)
 		return nil, nil

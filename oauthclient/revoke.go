@@ -42,10 +42,12 @@ func (s *TokenSource) Revoke(ctx context.Context) error {
 	}
 	if resp.StatusCode != http.StatusOK {
 		// Parse turns the RFC 7009 §2.2.1 error response into a *TokenError.
-		_, err := tokenendpoint.Parse(resp.StatusCode, resp.Header.Get("Content-Type"), resp.Body)
+		_, err := resp.Parse()
 		return fmt.Errorf("oauthclient: revoke: %w", err)
 	}
-	s.cur.Store(nil)
+	s.mu.Lock()
+	s.publish(nil)
+	s.mu.Unlock()
 	if err := s.tier.forget(ctx); err != nil {
 		return fmt.Errorf("oauthclient: revoke: token revoked but not deleted from cache: %w", err)
 	}

@@ -22,11 +22,44 @@ type tokenState struct {
 	header    []string // precomputed Authorization value, shared, never modified
 	refreshAt time.Time
 	expireAt  time.Time
-	// confirmed is set once a resource server answered a request carrying
-	// this token with anything but 401: a later rejection then means the
-	// token went bad, not that it never worked.
-	confirmed atomic.Bool
+	// flags holds flagTimed, flagUsed, flagStale and flagConfirmed.
+	flags atomic.Uint32
+	// timer fires at refreshAt (real clock only); set before the state is
+	// published, stopped when it is replaced.
+	timer *time.Timer
 }
+
+// Bits of tokenState.flags.
+const (
+	// flagTimed: a timer marks the state stale at refreshAt (or it never
+	// goes stale), so the hot path need not read the clock.
+	flagTimed = 1 << iota
+	// flagUsed: a caller got this token; only a used token is refreshed
+	// ahead of expiry when no request comes during its refresh window.
+	flagUsed
+	// flagStale: refreshAt has passed.
+	flagStale
+	// flagConfirmed: a resource server answered a request carrying this
+	// token with anything but 401, so a later rejection means the token
+	// went bad, not that it never worked.
+	flagConfirmed
+)
+
+// hot reports whether the hot path may return st with one atomic load:
+// timed, used and not yet stale.
+func (st *tokenState) hot() bool {
+	return st.flags.Load()&(flagTimed|flagUsed|flagStale) == flagTimed|flagUsed
+}
+
+// markUsed records that a caller got st.
+func (st *tokenState) markUsed() {
+	if st.flags.Load()&flagUsed == 0 {
+		st.flags.Or(flagUsed)
+	}
+}
+
+func (st *tokenState) used() bool      { return st.flags.Load()&flagUsed != 0 }
+func (st *tokenState) confirmed() bool { return st.flags.Load()&flagConfirmed != 0 }
 
 func (st *tokenState) fresh(now time.Time) bool {
 	return st.refreshAt.IsZero() || now.Before(st.refreshAt)
@@ -38,8 +71,15 @@ func (st *tokenState) usable(now time.Time) bool {
 
 // confirm records that the token was accepted; one atomic load once it is.
 func (st *tokenState) confirm() {
-	if !st.confirmed.Load() {
-		st.confirmed.Store(true)
+	if st.flags.Load()&flagConfirmed == 0 {
+		st.flags.Or(flagConfirmed)
+	}
+}
+
+// stop stops st's timer, if any.
+func (st *tokenState) stop() {
+	if st != nil && st.timer != nil {
+		st.timer.Stop()
 	}
 }
 
@@ -48,12 +88,16 @@ type timing struct {
 	window    float64       // RefreshWindow
 	maxWindow time.Duration // MaxRefreshWindow
 	leeway    time.Duration // ExpiryLeeway (0: automatic)
+	// jitter returns a random duration in [0, d); nil: none.
+	jitter func(d time.Duration) time.Duration
 }
 
 // newState computes the header and the refresh and expiry instants. The
 // lifetime counts from e.Updated (when the request was sent); the refresh
 // window is RefreshWindow of that whole lifetime (capped), ending where the
-// leeway before expiry begins.
+// leeway before expiry begins. The refresh moment is drawn uniformly from
+// the first half of the window, so tokens obtained together (a restart, a
+// deploy) are refreshed spread out, and their successors stay spread.
 func (t timing) newState(e *tokencache.Entry, now time.Time) *tokenState {
 	st := &tokenState{entry: e, tok: tokenFromEntry(e), header: []string{"Bearer " + e.AccessToken}}
 	if !e.Expiry.IsZero() {
@@ -65,6 +109,9 @@ func (t timing) newState(e *tokencache.Entry, now time.Time) *tokenState {
 		st.expireAt = e.Expiry.Add(-t.leewayFor(lifetime))
 		window := min(time.Duration(float64(lifetime)*t.window), t.maxWindow)
 		st.refreshAt = st.expireAt.Add(-window)
+		if t.jitter != nil && window >= 2 {
+			st.refreshAt = st.refreshAt.Add(t.jitter(window / 2))
+		}
 	}
 	return st
 }

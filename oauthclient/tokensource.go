@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"sort"
@@ -44,6 +45,8 @@ type TokenSource struct {
 	tier    *tier
 	fetcher *fetcher
 	hc      *http.Client
+	limiter *RefreshLimiter
+	timers  bool // real clock: a timer marks each token stale at its refresh moment
 
 	cur        atomic.Pointer[tokenState]
 	refreshing atomic.Bool // a fetch is in flight: hint for the hot path
@@ -64,8 +67,9 @@ type flight struct {
 	done       chan struct{} // closed when st and err are set
 	gone       chan struct{} // closed when the last waiter of a foreground fetch left
 	background bool
-	waiters    int  // guarded by TokenSource.mu
-	left       bool // gone is closed; guarded by TokenSource.mu
+	started    atomic.Bool // run has begun (a background flight may wait in the limiter)
+	waiters    int         // guarded by TokenSource.mu
+	left       bool        // gone is closed; guarded by TokenSource.mu
 	st         *tokenState
 	err        error
 }
@@ -76,16 +80,22 @@ func NewTokenSource(cfg Config) (*TokenSource, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	timers := cfg.Now == nil
 	cfg = cfg.withDefaults()
 	s := &TokenSource{
-		cfg:    cfg,
-		log:    cfg.Logger,
-		hc:     tokenHTTPClient(cfg.HTTPClient),
-		timing: timing{window: cfg.RefreshWindow, maxWindow: cfg.MaxRefreshWindow, leeway: cfg.ExpiryLeeway},
-		sched:  newSchedule(*cfg.Retry),
+		timers:  timers,
+		limiter: cfg.RefreshLimiter,
+		cfg:     cfg,
+		log:     cfg.Logger,
+		hc:      tokenHTTPClient(cfg.HTTPClient),
+		timing:  timing{window: cfg.RefreshWindow, maxWindow: cfg.MaxRefreshWindow, leeway: cfg.ExpiryLeeway, jitter: jitter},
+		sched:   newSchedule(*cfg.Retry),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.limiter == nil {
+		s.limiter = DefaultRefreshLimiter
 	}
 	s.key = cfg.CacheKey
 	if s.key == "" {
@@ -158,9 +168,15 @@ func (s *TokenSource) Token(ctx context.Context) (*oauth2.Token, error) {
 	return &t, nil
 }
 
-// state is the hot path shared by Token and the Transport.
+// state is the hot path shared by Token and the Transport. With the real
+// clock, a fresh token that was used before costs two atomic loads and no
+// clock read: a timer marks it stale at its refresh moment.
 func (s *TokenSource) state(ctx context.Context) (*tokenState, error) {
 	if st := s.cur.Load(); st != nil {
+		if st.hot() {
+			return st, nil
+		}
+		st.markUsed()
 		now := s.cfg.Now()
 		if st.fresh(now) {
 			return st, nil
@@ -198,6 +214,9 @@ func (s *TokenSource) wait(ctx context.Context) (*tokenState, error) {
 			return st, nil
 		}
 		f := s.flight
+		if f != nil && f.background && f.started.CompareAndSwap(false, true) {
+			go s.run(f) // a caller needs it now: never wait in the limiter
+		}
 		if f != nil && f.left {
 			// Abandoned by its callers and about to end: wait for it, then
 			// start afresh (never two token requests at once).
@@ -250,8 +269,43 @@ func (s *TokenSource) startLocked(background bool) *flight {
 	}
 	s.flight = f
 	s.refreshing.Store(true)
-	go s.run(f)
+	if background {
+		s.limiter.submit(func() {
+			if f.started.CompareAndSwap(false, true) {
+				s.run(f)
+			}
+		})
+	} else {
+		f.started.Store(true)
+		go s.run(f)
+	}
 	return f
+}
+
+// publish makes st the current token (nil: none), arming its refresh
+// timer and stopping the replaced one's; s.mu must be held.
+func (s *TokenSource) publish(st *tokenState) {
+	if st != nil && s.timers {
+		if st.refreshAt.IsZero() {
+			st.flags.Or(flagTimed) // never stale
+		} else if d := st.refreshAt.Sub(s.cfg.Now()); d > 0 {
+			st.timer = time.AfterFunc(d, func() { s.refreshMoment(st) })
+			st.flags.Or(flagTimed)
+		}
+	}
+	s.cur.Swap(st).stop()
+}
+
+// refreshMoment runs when st enters its refresh window: the hot path then
+// reads the clock again, and a token that was used is refreshed now in the
+// background, even if no request comes before it expires (no stall for a
+// quiet tenant). An unused one is left to expire: an idle source makes no
+// token requests.
+func (s *TokenSource) refreshMoment(st *tokenState) {
+	st.flags.Or(flagStale)
+	if st.used() && s.cur.Load() == st {
+		s.backgroundRefresh(s.cfg.Now())
+	}
 }
 
 // run performs one fetch through the persistent tier and settles its
@@ -259,6 +313,13 @@ func (s *TokenSource) startLocked(background bool) *flight {
 func (s *TokenSource) run(f *flight) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.FetchTimeout)
 	defer cancel()
+	s.mu.Lock()
+	closed := s.closed && f.background && f.waiters == 0
+	s.mu.Unlock()
+	if closed {
+		s.finish(f, nil, errAbandoned)
+		return
+	}
 	e, fetched, err := s.tier.obtain(ctx, obtainRequest{adopt: s.adoptable(f.background), gone: f.gone}, s.fetcher)
 	var st *tokenState
 	if err == nil {
@@ -274,10 +335,16 @@ func (s *TokenSource) run(f *flight) {
 		}
 		s.log.Debug("oauthclient: new token", "expiry", e.Expiry, "refresh_token", e.RefreshToken != "")
 	}
+	s.finish(f, st, err)
+}
+
+// finish settles f's outcome: a new current token, or a failure with its
+// cool-down, and wakes its waiters.
+func (s *TokenSource) finish(f *flight, st *tokenState, err error) {
 	s.mu.Lock()
 	switch {
 	case err == nil:
-		s.cur.Store(st)
+		s.publish(st)
 		s.failErr, s.bgNext = nil, time.Time{}
 		s.sched.reset()
 	case errors.Is(err, errAbandoned):
@@ -346,7 +413,7 @@ func (s *TokenSource) reject(st *tokenState) bool {
 		return true // already replaced: the caller may try the new one
 	}
 	now := s.cfg.Now()
-	if st.confirmed.Load() {
+	if st.confirmed() {
 		s.rejects = 0 // it worked before: it went bad, replace it now
 	} else {
 		if now.Before(s.rejectGate) {
@@ -355,7 +422,7 @@ func (s *TokenSource) reject(st *tokenState) bool {
 		s.rejects++
 		s.rejectGate = now.Add(s.sched.next(0))
 	}
-	s.cur.CompareAndSwap(st, nil)
+	s.publish(nil)
 	s.rejected = st.entry.AccessToken
 	s.log.Debug("oauthclient: token rejected by the resource server; dropped", "consecutive", s.rejects)
 	return true
@@ -370,8 +437,14 @@ func (s *TokenSource) Close() error {
 	s.mu.Lock()
 	s.closed = true
 	f := s.flight
+	if st := s.cur.Load(); st != nil {
+		st.stop()
+	}
 	s.mu.Unlock()
 	if f != nil {
+		if f.started.CompareAndSwap(false, true) {
+			go s.run(f) // queued in the limiter: end it now
+		}
 		<-f.done
 	}
 	return nil
@@ -395,9 +468,9 @@ func (s *TokenSource) Seed(ctx context.Context, tok *oauth2.Token) error {
 	s.mu.Lock()
 	s.failErr, s.bgNext, s.rejects, s.rejectGate = nil, time.Time{}, 0, time.Time{}
 	if e.AccessToken != "" {
-		s.cur.Store(s.timing.newState(e, s.cfg.Now()))
+		s.publish(s.timing.newState(e, s.cfg.Now()))
 	} else {
-		s.cur.Store(nil)
+		s.publish(nil)
 	}
 	s.mu.Unlock()
 	s.sched.reset()
@@ -420,3 +493,6 @@ func (o oauth2Source) String() string             { return o.s.String() }
 func (o oauth2Source) GoString() string           { return o.s.String() }
 func (o oauth2Source) Format(f fmt.State, _ rune) { fmt.Fprint(f, o.s.String()) }
 func (o oauth2Source) LogValue() slog.Value       { return slog.StringValue(o.s.String()) }
+
+// jitter returns a uniformly random duration in [0, d).
+func jitter(d time.Duration) time.Duration { return rand.N(d) }

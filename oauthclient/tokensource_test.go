@@ -124,7 +124,9 @@ func TestTokenStates(t *testing.T) {
 		}
 		writeToken(w, n, 100, nil)
 	})
-	// 100 s token: leeway 10 s, window 25 s → fresh until 65 s, usable until 90 s.
+	// 100 s token: leeway 10 s, window 25 s → fresh until 65–77.5 s (the
+	// refresh moment is drawn from the first half of the window), usable
+	// until 90 s.
 	ts := newTS(t, Config{TokenURL: srv.URL, Now: clock.Now, ErrorCooldown: time.Second})
 	ctx := context.Background()
 	if tok, err := ts.Token(ctx); err != nil || tok.AccessToken != "tok-1" {
@@ -138,7 +140,7 @@ func TestTokenStates(t *testing.T) {
 
 	// Window: the current token comes back at once, one background refresh fails.
 	fail.Store(true)
-	clock.Advance(2 * time.Second)
+	clock.Advance(14 * time.Second)
 	for i := 0; i < 50; i++ {
 		if tok, err := ts.Token(ctx); err != nil || tok.AccessToken != "tok-1" {
 			t.Fatalf("window call %d: %s %v", i, serial(tok), err)
@@ -491,7 +493,7 @@ func TestCloseWaitsForFetchAndStopsRefreshing(t *testing.T) {
 	if _, err := ts.Token(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	clock.Advance(70 * time.Second) // inside the window: a background refresh starts and blocks
+	clock.Advance(78 * time.Second) // inside the window (past its jittered start): a background refresh starts and blocks
 	ts.Token(context.Background())
 	for srv.requests() < 2 {
 		time.Sleep(time.Millisecond)
@@ -508,7 +510,7 @@ func TestCloseWaitsForFetchAndStopsRefreshing(t *testing.T) {
 	if tok, err := ts.Token(context.Background()); err != nil || tok.AccessToken != "tok-2" {
 		t.Fatalf("valid token after Close: %s %v", serial(tok), err)
 	}
-	clock.Advance(70 * time.Second) // window again: no refresh after Close
+	clock.Advance(78 * time.Second) // window again: no refresh after Close
 	ts.Token(context.Background())
 	clock.Advance(200 * time.Second) // expired
 	if _, err := ts.Token(context.Background()); !errors.Is(err, ErrClosed) {

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"golang.org/x/net/idna"
+
+	"github.com/oauthkit/oauthkit/internal/tokenendpoint"
 )
 
 // This file holds the one URL policy that the Transport, Login, discovery
@@ -115,19 +117,5 @@ func dialHost(host string) (string, bool) {
 }
 
 // redactURL returns raw without its query, fragment and user information,
-// which may carry gateway keys or other secrets; safe to log. A URL that
-// does not parse is replaced by a placeholder.
-func redactURL(raw string) string {
-	if raw == "" {
-		return ""
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	if u.RawQuery != "" || u.ForceQuery {
-		u.RawQuery, u.ForceQuery = "REDACTED", false
-	}
-	u.Fragment, u.RawFragment, u.User = "", "", nil
-	return u.String()
-}
+// which may carry gateway keys or other secrets; safe to log.
+func redactURL(raw string) string { return tokenendpoint.RedactURL(raw) }

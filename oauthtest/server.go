@@ -72,6 +72,30 @@ type Client struct {
 	RedirectURIs []string
 }
 
+// String describes c without its secret. Client has value receivers for
+// its formatting methods so that a value redacts as well as a pointer.
+func (c Client) String() string {
+	return fmt.Sprintf("oauthtest.Client{ID:%q Secret:%s AuthMethod:%q Scopes:%q GrantTypes:%q RedirectURIs:%q}",
+		c.ID, redactedString(c.Secret), c.AuthMethod, c.Scopes, c.GrantTypes, c.RedirectURIs)
+}
+
+// GoString describes c without its secret.
+func (c Client) GoString() string { return c.String() }
+
+// Format prints the redacted form for every fmt verb.
+func (c Client) Format(f fmt.State, _ rune) { fmt.Fprint(f, c.String()) }
+
+// LogValue prints the redacted form in slog output.
+func (c Client) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
+// redactedString stands for a secret in printed output.
+func redactedString(s string) string {
+	if s == "" {
+		return `""`
+	}
+	return "REDACTED"
+}
+
 // registeredClient is a validated, immutable copy of a Client.
 type registeredClient struct {
 	Client
@@ -91,6 +115,27 @@ type Response struct {
 	// Delay is waited before answering (or until the request's context ends).
 	Delay time.Duration
 }
+
+// String describes r without its body or header values, which may hold
+// tokens. Response has value receivers for its formatting methods so that
+// a value redacts as well as a pointer.
+func (r Response) String() string {
+	names := make([]string, 0, len(r.Header))
+	for k := range r.Header {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	return fmt.Sprintf("oauthtest.Response{Status:%d Header:%q Body:(%d bytes) Delay:%v}", r.Status, names, len(r.Body), r.Delay)
+}
+
+// GoString describes r without its body or header values.
+func (r Response) GoString() string { return r.String() }
+
+// Format prints the redacted form for every fmt verb.
+func (r Response) Format(f fmt.State, _ rune) { fmt.Fprint(f, r.String()) }
+
+// LogValue prints the redacted form in slog output.
+func (r Response) LogValue() slog.Value { return slog.StringValue(r.String()) }
 
 // Stats counts what the server has seen. See [Server.Stats].
 type Stats struct {

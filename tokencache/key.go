@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/url"
 	"slices"
 )
 
@@ -35,6 +37,36 @@ type KeyParts struct {
 	// example a hash of the credentials or a user-chosen profile name. It
 	// must not be a secret itself: hash secrets before putting them here.
 	Extra string
+}
+
+// String describes p without the query of its token URL (API gateways
+// put keys there). KeyParts has value receivers for its formatting methods
+// so that a value redacts as well as a pointer.
+func (p KeyParts) String() string {
+	return fmt.Sprintf("tokencache.KeyParts{TokenURL:%q ClientID:%q Grant:%q Scopes:%q Audience:%q Resource:%q Subject:%q}",
+		urlWithoutQuery(p.TokenURL), p.ClientID, p.Grant, p.Scopes, p.Audience, p.Resource, p.Subject)
+}
+
+// GoString describes p like String.
+func (p KeyParts) GoString() string { return p.String() }
+
+// Format prints String for every fmt verb.
+func (p KeyParts) Format(f fmt.State, _ rune) { fmt.Fprint(f, p.String()) }
+
+// LogValue prints String in slog output.
+func (p KeyParts) LogValue() slog.Value { return slog.StringValue(p.String()) }
+
+// urlWithoutQuery drops the query, fragment and user information of raw.
+func urlWithoutQuery(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	if u.RawQuery != "" || u.ForceQuery {
+		u.RawQuery, u.ForceQuery = "REDACTED", false
+	}
+	u.Fragment, u.RawFragment, u.User = "", "", nil
+	return u.String()
 }
 
 // keyVersion prefixes every key; a change to the canonical encoding below
