@@ -37,9 +37,10 @@ const workerTimeout = 120 * time.Second
 const (
 	// modeOnce gets one token and prints "token <fingerprint>".
 	modeOnce = "once"
-	// modeRotate prints "started", then Iterations times gets a token and
-	// invalidates it, so that every round refreshes or adopts through the
-	// cache under its lock; it prints "done <n>" at the end.
+	// modeRotate prints "started", then Iterations times gets a token,
+	// uses it and rejects it (rejectCurrent), so that every round refreshes
+	// or adopts through the cache under its lock; it prints "done <n>" at
+	// the end.
 	modeRotate = "rotate"
 	// modeHoldLock takes the cache's lock for the source's key, prints
 	// "locked" and blocks until killed.
@@ -62,6 +63,9 @@ type workerSpec struct {
 	LockLease  time.Duration `json:"lock_lease,omitempty"`
 	Iterations int           `json:"iterations,omitempty"`
 	Mode       string        `json:"mode"`
+	// ClockOffset is added to the worker's clock (Config.Now), as on a
+	// host whose clock is that far ahead (negative: behind).
+	ClockOffset time.Duration `json:"clock_offset,omitempty"`
 }
 
 // config is the TokenSource configuration of a worker. The parent builds
@@ -75,6 +79,9 @@ func (s workerSpec) config(cache tokencache.Cache) oauthclient.Config {
 	}
 	if s.Secret != "" {
 		cfg.Auth = oauthclient.ClientSecretBasic{Secret: s.Secret}
+	}
+	if off := s.ClockOffset; off != 0 {
+		cfg.Now = func() time.Time { return time.Now().Add(off) }
 	}
 	if s.Grant == "refresh_token" {
 		// The cache holds the refresh token: the parent seeds it.
@@ -168,11 +175,9 @@ func runWorker(raw string, out io.Writer) error {
 	case modeRotate:
 		fmt.Fprintln(out, "started")
 		for i := range spec.Iterations {
-			tok, err := ts.Token(ctx)
-			if err != nil {
+			if err := rejectCurrent(ctx, ts); err != nil {
 				return fmt.Errorf("iteration %d: %w", i, err)
 			}
-			ts.Invalidate(tok)
 		}
 		fmt.Fprintf(out, "done %d\n", spec.Iterations)
 		return nil
@@ -300,12 +305,22 @@ func (w *worker) wait(timeout time.Duration) ([]string, error) {
 // (without stopping it, so that callers can report what the server saw).
 func runWorkers(t testing.TB, n int, spec workerSpec) [][]string {
 	t.Helper()
-	ws := make([]*worker, n)
-	for i := range ws {
+	specs := make([]workerSpec, n)
+	for i := range specs {
+		specs[i] = spec
+	}
+	return runWorkerSpecs(t, specs)
+}
+
+// runWorkerSpecs is runWorkers with one spec per worker.
+func runWorkerSpecs(t testing.TB, specs []workerSpec) [][]string {
+	t.Helper()
+	ws := make([]*worker, len(specs))
+	for i, spec := range specs {
 		ws[i] = startWorker(t, spec)
 	}
-	outs := make([][]string, n)
-	errs := make([]error, n)
+	outs := make([][]string, len(specs))
+	errs := make([]error, len(specs))
 	var wg sync.WaitGroup
 	for i, w := range ws {
 		wg.Add(1)
