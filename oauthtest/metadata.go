@@ -9,7 +9,7 @@ var scopesSupported = []string{
 }
 
 // authMethodsSupported are the client authentication methods, for every endpoint.
-var authMethodsSupported = []string{AuthClientSecretBasic, AuthClientSecretPost, AuthPrivateKeyJWT, AuthNone}
+var authMethodsSupported = []string{AuthClientSecretBasic, AuthClientSecretPost, AuthPrivateKeyJWT, AuthNone, AuthTLSClientAuth, AuthSelfSignedTLSClientAuth}
 
 // handleASMetadata serves RFC 8414 authorization server metadata, also at
 // the OpenID configuration path (the server issues no ID tokens).
@@ -33,6 +33,8 @@ func (s *Server) handleASMetadata(w http.ResponseWriter, _ *http.Request) {
 		"code_challenge_methods_supported":                         []string{"S256"},
 		"scopes_supported":                                         scopesSupported,
 		"authorization_response_iss_parameter_supported":           true,
+		"dpop_signing_alg_values_supported":                        DPoPAlgs,
+		"tls_client_certificate_bound_access_tokens":               true,
 	})
 }
 

@@ -52,6 +52,8 @@ func (s *Server) authorizeResource(w http.ResponseWriter, r *http.Request, param
 	status, errCode, desc := http.StatusOK, "", ""
 	headers := r.Header.Values("Authorization")
 	var tok string
+	var dpop bool // the DPoP scheme (RFC 9449 §7.1)
+	nonce := ""   // DPoP-Nonce to send back
 	switch {
 	case params.Has("access_token"):
 		status, errCode, desc = http.StatusBadRequest, "invalid_request", "send the access token in the Authorization header only"
@@ -61,7 +63,8 @@ func (s *Server) authorizeResource(w http.ResponseWriter, r *http.Request, param
 		status = http.StatusUnauthorized
 	default:
 		scheme, t, _ := strings.Cut(headers[0], " ")
-		if !strings.EqualFold(scheme, "Bearer") {
+		dpop = strings.EqualFold(scheme, "DPoP")
+		if !strings.EqualFold(scheme, "Bearer") && !dpop {
 			status = http.StatusUnauthorized
 		} else if !b64token.MatchString(t) {
 			status, errCode, desc = http.StatusBadRequest, "invalid_request", "malformed Bearer credentials"
@@ -77,6 +80,8 @@ func (s *Server) authorizeResource(w http.ResponseWriter, r *http.Request, param
 		switch {
 		case a == nil:
 			status, errCode, desc = http.StatusUnauthorized, "invalid_token", why
+		case s.bindingError(r, a, tok, dpop, &errCode, &desc, &nonce):
+			status = http.StatusUnauthorized
 		case !scopeAllowsPatient(a.scopes, interaction):
 			status, errCode, desc = http.StatusForbidden, "insufficient_scope", "the token's scope does not allow this Patient interaction"
 		}
@@ -90,6 +95,12 @@ func (s *Server) authorizeResource(w http.ResponseWriter, r *http.Request, param
 	}
 
 	challenge := `Bearer realm="oauthtest"`
+	if dpop || strings.Contains(errCode, "dpop") {
+		challenge = `DPoP realm="oauthtest", algs="` + strings.Join(DPoPAlgs, " ") + `"`
+	}
+	if nonce != "" {
+		w.Header().Set("DPoP-Nonce", nonce)
+	}
 	if errCode != "" {
 		challenge += fmt.Sprintf(`, error=%q, error_description=%q`, errCode, desc)
 	}

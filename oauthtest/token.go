@@ -30,6 +30,8 @@ type accessToken struct {
 	revoked  bool
 	audience []string // token exchange audience and resource
 	actor    string   // token exchange actor's subject
+	jkt      string   // DPoP key thumbprint the token is bound to; "" if none
+	x5t      string   // certificate thumbprint (RFC 8705) the token is bound to; "" if none
 }
 
 // refreshToken is what the server remembers about an issued refresh token.
@@ -43,6 +45,7 @@ type refreshToken struct {
 	used     bool      // consumed by rotation
 	usedAt   time.Time // when it was first consumed
 	revoked  bool
+	jkt      string // DPoP key thumbprint the token is bound to; "" if none
 }
 
 // tokenResponse is the RFC 6749 §5.1 success body.
@@ -230,12 +233,28 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.recordToken(entry, formErr.status, formErr.code)
 		return
 	}
-	resp, oerr := s.grant(r, form)
+	s.mu.Lock()
+	jkt, dpopHeader, oerr := s.dpopTokenLocked(r, form)
+	s.mu.Unlock()
+	var resp *tokenResponse
+	if oerr == nil {
+		var cert bool
+		if resp, oerr, cert = s.grantCert(r, form); !cert {
+			resp, oerr = s.grant(r, form)
+		}
+	}
 	if oerr != nil {
+		for k, v := range dpopHeader {
+			w.Header()[k] = v
+		}
 		writeOAuthError(w, oerr)
 		s.recordToken(entry, oerr.status, oerr.code)
 		return
 	}
+	s.mu.Lock()
+	s.bindDPoPLocked(resp, jkt)
+	s.bindCertLocked(r, resp)
+	s.mu.Unlock()
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
 	writeJSON(w, http.StatusOK, "application/json", resp)

@@ -103,6 +103,11 @@ type Entry struct {
 	// Updated is when the entry was written, by the writer's clock. It is
 	// informational: no cache orders writes by it (host clocks disagree).
 	Updated time.Time
+	// Thumbprint is the RFC 7638 JWK SHA-256 thumbprint (base64url) of the
+	// DPoP key the tokens were requested with (RFC 9449), empty for tokens
+	// obtained without DPoP. A DPoP-bound access token, and a refresh token
+	// that may be bound, are usable only with that key. Not secret.
+	Thumbprint string
 }
 
 // Clone returns a deep copy of e (nil for nil): the maps and slices that
@@ -171,8 +176,12 @@ func (e Entry) String() string {
 	if !e.Expiry.IsZero() {
 		exp = e.Expiry.UTC().Format(time.RFC3339)
 	}
-	return fmt.Sprintf("tokencache.Entry{AccessToken:%s TokenType:%q RefreshToken:%s Expiry:%s Scope:%q}",
-		redacted(e.AccessToken), e.TokenType, redacted(e.RefreshToken), exp, e.Scope)
+	bound := ""
+	if e.Thumbprint != "" {
+		bound = fmt.Sprintf(" Thumbprint:%q", e.Thumbprint)
+	}
+	return fmt.Sprintf("tokencache.Entry{AccessToken:%s TokenType:%q RefreshToken:%s Expiry:%s Scope:%q%s}",
+		redacted(e.AccessToken), e.TokenType, redacted(e.RefreshToken), exp, e.Scope, bound)
 }
 
 // GoString is like String, so %#v does not print secrets either.

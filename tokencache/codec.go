@@ -27,6 +27,7 @@ type wireEntry struct {
 	Scope        string         `json:"scope,omitempty"`
 	Extra        map[string]any `json:"extra,omitempty"`
 	Updated      string         `json:"updated,omitempty"`
+	Thumbprint   string         `json:"jkt,omitempty"`
 }
 
 // Encode returns the versioned JSON encoding of e (see "Entry format" in the
@@ -45,6 +46,7 @@ func Encode(e *Entry) ([]byte, error) {
 		RefreshToken: e.RefreshToken,
 		Scope:        e.Scope,
 		Extra:        e.Extra,
+		Thumbprint:   e.Thumbprint,
 	}
 	var err error
 	if w.Expiry, err = formatTime(e.Expiry); err != nil {
@@ -149,6 +151,7 @@ func Decode(b []byte) (*Entry, error) {
 		RefreshToken: w.RefreshToken,
 		Scope:        w.Scope,
 		Extra:        w.Extra,
+		Thumbprint:   w.Thumbprint,
 	}
 	var err error
 	if e.Expiry, err = parseTime("expiry", w.Expiry); err != nil {

@@ -41,7 +41,8 @@
 //	  "expiry": "2025-01-02T03:04:05.123456789Z", // RFC 3339 in UTC; omitted: never expires
 //	  "scope": "a b",                 // granted scope; omitted when empty
 //	  "extra": {"id_token": "…"},     // other token-response members; omitted when empty
-//	  "updated": "2025-01-02T02:04:05Z" // when the entry was written; omitted when zero
+//	  "updated": "2025-01-02T02:04:05Z", // when the entry was written; omitted when zero
+//	  "jkt": "…"                      // RFC 7638 thumbprint of the DPoP key the tokens are bound to; omitted when none
 //	}
 //
 // Readers ignore members they do not know, so new optional members may be

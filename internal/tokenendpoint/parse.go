@@ -21,7 +21,7 @@ const maxExpiresIn = 100 * 365 * 24 * 3600
 // Token is a parsed successful token response (RFC 6749 §5.1).
 type Token struct {
 	AccessToken     string
-	TokenType       string // as sent; checked to be Bearer (any case) or N_A
+	TokenType       string // as sent; checked to be Bearer or DPoP (any case), or N_A
 	RefreshToken    string
 	Scope           string
 	IDToken         string
@@ -212,8 +212,8 @@ func toToken(m map[string]any, rd *redactor) (*Token, error) {
 	if t.TokenType == "" {
 		return nil, fmt.Errorf("%w: token_type missing or empty", ErrMalformed)
 	}
-	if !strings.EqualFold(t.TokenType, "bearer") && !(t.IssuedTokenType != "" && strings.EqualFold(t.TokenType, "N_A")) {
-		return nil, fmt.Errorf("%w %q (only Bearer is supported)", ErrUnsupportedTokenType, rd.clean(t.TokenType, 32))
+	if !strings.EqualFold(t.TokenType, "bearer") && !strings.EqualFold(t.TokenType, "DPoP") && !(t.IssuedTokenType != "" && strings.EqualFold(t.TokenType, "N_A")) {
+		return nil, fmt.Errorf("%w %q (only Bearer and DPoP are supported)", ErrUnsupportedTokenType, rd.clean(t.TokenType, 32))
 	}
 	if t.ExpiresIn, t.HasExpiresIn, err = expiresIn(m["expires_in"]); err != nil {
 		return nil, err

@@ -1,0 +1,160 @@
+package oauthtest_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"io"
+	"math/big"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oauthkit/oauthkit/oauthtest"
+)
+
+// clientCert makes a client certificate for cn signed by parent (nil:
+// self-signed); isCA makes a CA.
+func clientCert(t *testing.T, cn string, parent *tls.Certificate, isCA bool) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{
+		SerialNumber: serial, Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	if isCA {
+		tmpl.IsCA, tmpl.BasicConstraintsValid, tmpl.KeyUsage = true, true, x509.KeyUsageCertSign|x509.KeyUsageDigitalSignature
+	}
+	issuer, issuerKey := tmpl, any(key)
+	if parent != nil {
+		issuer, issuerKey = parent.Leaf, parent.PrivateKey
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, issuer, &key.PublicKey, issuerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(der)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+}
+
+// mtlsClient is an HTTP client of srv that presents cert (none if nil).
+func mtlsClient(srv *oauthtest.Server, cert *tls.Certificate) *http.Client {
+	tr := srv.HTTPClient().Transport.(*http.Transport).Clone()
+	if cert != nil {
+		c := *cert
+		tr.TLSClientConfig.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &c, nil }
+	}
+	return &http.Client{Transport: tr}
+}
+
+func ccToken(t *testing.T, c *http.Client, srv *oauthtest.Server, id string) (int, map[string]any) {
+	t.Helper()
+	resp, err := c.PostForm(srv.TokenURL(), url.Values{"grant_type": {"client_credentials"}, "client_id": {id}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&m)
+	return resp.StatusCode, m
+}
+
+// TestMTLSClientAuthentication: tls_client_auth accepts a certificate of a
+// trusted CA with the registered subject; self_signed_tls_client_auth a
+// registered certificate; anything else is invalid_client.
+func TestMTLSClientAuthentication(t *testing.T) {
+	srv := oauthtest.NewMTLSServer()
+	defer srv.Close()
+	ca := clientCert(t, "CA", nil, true)
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.Leaf)
+	srv.SetClientCAs(pool)
+	good := clientCert(t, "client-a", &ca, false)
+	otherSubject := clientCert(t, "client-b", &ca, false)
+	otherCA := clientCert(t, "other CA", nil, true)
+	foreign := clientCert(t, "client-a", &otherCA, false)
+	self := clientCert(t, "self", nil, false)
+	for _, c := range []oauthtest.Client{
+		{ID: "ca", AuthMethod: oauthtest.AuthTLSClientAuth, TLSClientAuthSubjectDN: "CN=client-a"},
+		{ID: "self", AuthMethod: oauthtest.AuthSelfSignedTLSClientAuth, CertificateThumbprints: []string{oauthtest.CertificateThumbprint(self.Leaf)}},
+	} {
+		if err := srv.RegisterClient(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		id     string
+		cert   *tls.Certificate
+		status int
+	}{
+		{"CA-issued", "ca", &good, 200},
+		{"other subject", "ca", &otherSubject, 401},
+		{"other CA", "ca", &foreign, 401},
+		{"no certificate", "ca", nil, 401},
+		{"self-signed", "self", &self, 200},
+		{"unregistered self-signed", "self", &good, 401},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body := ccToken(t, mtlsClient(srv, tc.cert), srv, tc.id)
+			if status != tc.status || (status == 401 && body["error"] != "invalid_client") {
+				t.Fatalf("status %d, error %v; want %d", status, body["error"], tc.status)
+			}
+		})
+	}
+	for _, c := range []oauthtest.Client{
+		{ID: "x", AuthMethod: oauthtest.AuthTLSClientAuth},
+		{ID: "y", AuthMethod: oauthtest.AuthSelfSignedTLSClientAuth},
+		{ID: "z", AuthMethod: oauthtest.AuthTLSClientAuth, TLSClientAuthSubjectDN: "CN=z", Secret: "s"},
+	} {
+		if err := srv.RegisterClient(c); err == nil || !strings.HasPrefix(err.Error(), "oauthtest: ") {
+			t.Errorf("registration %s: got %v", c.ID, err)
+		}
+	}
+}
+
+// TestMTLSBoundToken: a token issued over a connection with a client
+// certificate is accepted only over a connection with that certificate.
+func TestMTLSBoundToken(t *testing.T) {
+	srv := oauthtest.NewMTLSServer()
+	defer srv.Close()
+	self := clientCert(t, "self", nil, false)
+	other := clientCert(t, "other", nil, false)
+	if err := srv.RegisterClient(oauthtest.Client{ID: "self", AuthMethod: oauthtest.AuthSelfSignedTLSClientAuth, CertificateThumbprints: []string{oauthtest.CertificateThumbprint(self.Leaf)}}); err != nil {
+		t.Fatal(err)
+	}
+	_, body := ccToken(t, mtlsClient(srv, &self), srv, "self")
+	tok, _ := body["access_token"].(string)
+	if tok == "" {
+		t.Fatal("no token")
+	}
+	for _, tc := range []struct {
+		name   string
+		cert   *tls.Certificate
+		status int
+	}{{"same certificate", &self, 200}, {"other certificate", &other, 401}, {"no certificate", nil, 401}} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, srv.FHIRBase()+"/Patient", nil)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			resp, err := mtlsClient(srv, tc.cert).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tc.status)
+			}
+		})
+	}
+}
