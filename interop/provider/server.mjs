@@ -20,8 +20,25 @@
 //     "access_token_ttl": 4,          // seconds, AccessToken (auth code, refresh, custom grants)
 //     "client_credentials_ttl": 4,    // seconds, client_credentials tokens; default access_token_ttl
 //     "refresh_token_ttl": 3600,      // seconds
-//     "clients": [ { RFC 7591 client metadata, incl. client_id, client_secret, jwks } ]
+//     "clients": [ { RFC 7591 client metadata, incl. client_id, client_secret, jwks } ],
+//     "dpop_nonce": false,            // the token endpoint requires DPoP nonces (RFC 9449 section 8)
+//     "resource_dpop_nonce": false,   // the resource requires DPoP nonces (RFC 9449 section 9)
+//     "tls": { "cert": PEM, "key": PEM, "ca": PEM }  // optional: also serve HTTPS (see below)
 //   }
+//
+// With "tls", a second listener serves the same routes over HTTPS on another
+// loopback port. It requests a client certificate (without requiring one);
+// certificates issued by "ca" count as verified for tls_client_auth, and
+// self-signed ones are matched against the client's JWKS for
+// self_signed_tls_client_auth (RFC 8705). Its base URL is "mtls_base" in the
+// READY line, and the discovery document names its token endpoint in
+// mtls_endpoint_aliases. Access tokens of clients registered with
+// tls_client_certificate_bound_access_tokens are bound to the certificate,
+// and the resource then checks it (x5t#S256).
+//
+// DPoP: the provider issues DPoP-bound tokens to requests with a proof; the
+// resource checks the proof (signature, typ, htm, htu, iat, jti replay, ath,
+// jkt) and, with "resource_dpop_nonce", a nonce of its own.
 //
 // Endpoints besides oidc-provider's own:
 //
@@ -35,6 +52,14 @@
 // Custom grants registered with provider.registerGrantType:
 //   urn:ietf:params:oauth:grant-type:jwt-bearer      (RFC 7523 section 2.1)
 //   urn:ietf:params:oauth:grant-type:token-exchange  (RFC 8693)
+//
+// Device authorization grant (RFC 8628): oidc-provider's deviceFlow feature,
+// with two public clients registered here besides the config's: DEVICE_CLIENT
+// (device codes valid 10 minutes) and DEVICE_SHORT_CLIENT (valid 1 second,
+// to test expiry). oidc-provider itself never answers slow_down, so this
+// server does (RFC 8628 section 3.5) when a device code is polled again less
+// than DEVICE_MIN_POLL_MS after its previous poll: 1 second, shorter than
+// the 5 s default interval so that tests run fast.
 
 // oidc-provider prints notices with console.info (stdout). stdout carries only
 // the READY line, so every console method is routed to stderr before the
@@ -45,6 +70,7 @@ for (const m of ['log', 'info', 'warn', 'debug', 'trace']) {
 
 import { readFileSync } from 'node:fs';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import * as crypto from 'node:crypto';
 
 const { default: Provider, errors } = await import('oidc-provider');
@@ -52,6 +78,10 @@ const jose = await import('jose');
 
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const DEVICE_CODE = 'urn:ietf:params:oauth:grant-type:device_code';
+const DEVICE_CLIENT = 'device-public';
+const DEVICE_SHORT_CLIENT = 'device-short';
+const DEVICE_MIN_POLL_MS = 1000;
 const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 const ASYMMETRIC_ALGS = [
   'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512',
@@ -62,6 +92,7 @@ const RESOURCE_SCOPES = [
   'patient/Patient.rs', 'patient/Patient.read', 'user/Patient.rs', 'user/Patient.read',
 ];
 const MAX_BODY = 64 * 1024;
+const DPOP_ALGS = ['ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512', 'RS256', 'Ed25519', 'EdDSA'];
 
 function fatal(msg) {
   process.stderr.write(`interop provider: ${msg}\n`);
@@ -84,6 +115,19 @@ const accessTokenTTL = positive(cfg.access_token_ttl, 300);
 const clientCredentialsTTL = positive(cfg.client_credentials_ttl, accessTokenTTL);
 const refreshTokenTTL = positive(cfg.refresh_token_ttl, 3600);
 const clients = Array.isArray(cfg.clients) ? cfg.clients : [];
+for (const id of [DEVICE_CLIENT, DEVICE_SHORT_CLIENT]) {
+  clients.push({
+    client_id: id,
+    application_type: 'native',
+    token_endpoint_auth_method: 'none',
+    grant_types: [DEVICE_CODE, 'refresh_token'],
+    response_types: [],
+    redirect_uris: [],
+  });
+}
+const dpopNonce = cfg.dpop_nonce === true;
+const resourceDpopNonce = cfg.resource_dpop_nonce === true;
+const tlsConfig = cfg.tls && cfg.tls.cert && cfg.tls.key ? cfg.tls : undefined;
 
 // Exit with the parent: stdin is a pipe held by the test process.
 process.stdin.on('end', () => process.exit(0));
@@ -100,6 +144,36 @@ await new Promise((resolve, reject) => {
 });
 const { port } = server.address();
 const issuer = `http://127.0.0.1:${port}`;
+
+// The HTTPS listener (mutual TLS), when configured.
+let tlsServer;
+let mtlsBase;
+if (tlsConfig) {
+  tlsServer = https.createServer({
+    cert: tlsConfig.cert,
+    key: tlsConfig.key,
+    ca: tlsConfig.ca ? [tlsConfig.ca] : undefined,
+    requestCert: true,
+    rejectUnauthorized: false,
+  });
+  await new Promise((resolve, reject) => {
+    tlsServer.once('error', reject);
+    tlsServer.listen(0, '127.0.0.1', resolve);
+  });
+  mtlsBase = `https://127.0.0.1:${tlsServer.address().port}`;
+}
+
+// peerCertificate returns the client certificate of a request's TLS
+// connection (an X509Certificate), or undefined.
+function peerCertificate(req) {
+  const sock = req.socket;
+  if (!sock || typeof sock.getPeerX509Certificate !== 'function') return undefined;
+  try {
+    return sock.getPeerX509Certificate() || undefined;
+  } catch {
+    return undefined;
+  }
+}
 const fhirBase = `${issuer}/fhir`;
 
 // ---------------------------------------------------------------- counters
@@ -121,6 +195,9 @@ function newStats() {
     resource_requests: 0,
     resource_unauthorized: 0,
     revocation_requests: 0,
+    resource_dpop_nonce_challenges: 0,
+    resource_dpop_accepted: 0,
+    resource_mtls_accepted: 0,
   };
 }
 let stats = newStats();
@@ -160,7 +237,25 @@ const configuration = {
     clientCredentials: { enabled: true },
     introspection: { enabled: true },
     revocation: { enabled: true },
-    dPoP: { enabled: true },
+    deviceFlow: { enabled: true },
+    dPoP: {
+      enabled: true,
+      nonceSecret: crypto.randomBytes(32),
+      requireNonce: () => dpopNonce,
+    },
+    mTLS: {
+      enabled: true,
+      certificateBoundAccessTokens: true,
+      tlsClientAuth: true,
+      selfSignedTlsClientAuth: true,
+      getCertificate: (ctx) => peerCertificate(ctx.req),
+      certificateAuthorized: (ctx) => !!(ctx.req.socket && ctx.req.socket.authorized),
+      certificateSubjectMatches: (ctx, property, expected) => {
+        const cert = peerCertificate(ctx.req);
+        if (!cert || property !== 'tls_client_auth_subject_dn') return false;
+        return cert.subject.split('\n').join(',') === expected;
+      },
+    },
     resourceIndicators: {
       enabled: true,
       // Requests that name no resource get the FHIR server: client_credentials
@@ -185,6 +280,7 @@ const configuration = {
     ClientCredentials: clientCredentialsTTL,
     RefreshToken: refreshTokenTTL,
     AuthorizationCode: 60,
+    DeviceCode: (_ctx, token) => (token && token.clientId === DEVICE_SHORT_CLIENT ? 1 : 600),
     IdToken: 3600,
     Interaction: 600,
     Session: 3600,
@@ -192,7 +288,15 @@ const configuration = {
   },
   enabledJWA: {
     clientAuthSigningAlgValues: ['HS256', 'HS384', 'HS512', ...ASYMMETRIC_ALGS],
+    dPoPSigningAlgValues: DPOP_ALGS,
   },
+  clientAuthMethods: [
+    'client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none',
+    'tls_client_auth', 'self_signed_tls_client_auth',
+  ],
+  discovery: mtlsBase ? {
+    mtls_endpoint_aliases: { token_endpoint: `${mtlsBase}/token` },
+  } : {},
   renderError: async (ctx, out) => {
     ctx.type = 'json';
     ctx.body = out;
@@ -400,6 +504,19 @@ function clientOf(req, form) {
 
 let discovery;
 
+// Last poll time (ms) by device code hash, for slow_down.
+const devicePolls = new Map();
+
+function tooFast(deviceCode) {
+  if (!deviceCode) return false;
+  const key = crypto.createHash('sha256').update(String(deviceCode)).digest('base64url');
+  const now = Date.now();
+  const last = devicePolls.get(key);
+  if (devicePolls.size > 10000) devicePolls.clear();
+  devicePolls.set(key, now);
+  return last !== undefined && now - last < DEVICE_MIN_POLL_MS;
+}
+
 async function handleToken(req, res) {
   const body = await readBody(req);
   const form = new URLSearchParams(body);
@@ -419,17 +536,70 @@ async function handleToken(req, res) {
     return;
   }
 
+  if (form.get('grant_type') === DEVICE_CODE && tooFast(form.get('device_code'))) {
+    bump(stats.token_errors_by_code, 'slow_down');
+    sendJSON(res, 400, { error: 'slow_down', error_description: 'polling too often' });
+    return;
+  }
+
   // The stream is consumed; oidc-provider reads an already-read body from req.body.
   req.body = body;
   oidcCallback(req, res);
 }
 
+// The resource's own DPoP nonce (RFC 9449 section 9), and the proofs seen
+// (jkt + jti) for replay detection, pruned by iat.
+const resourceNonce = crypto.randomBytes(16).toString('base64url');
+const seenProofs = new Map();
+const PROOF_WINDOW = 60;
+
+// checkProof verifies the DPoP proof of a resource request for token and
+// returns undefined when it is good, or { error, description, nonce }.
+async function checkProof(req, base, url, token, value) {
+  const proof = req.headers.dpop;
+  if (typeof proof !== 'string' || proof === '') {
+    return { error: 'invalid_dpop_proof', description: 'DPoP proof missing' };
+  }
+  let payload;
+  let protectedHeader;
+  try {
+    ({ payload, protectedHeader } = await jose.jwtVerify(proof, jose.EmbeddedJWK, { typ: 'dpop+jwt', algorithms: DPOP_ALGS }));
+  } catch (err) {
+    return { error: 'invalid_dpop_proof', description: `DPoP proof rejected (${err.code || 'invalid'})` };
+  }
+  const now = Math.floor(Date.now() / 1000);
+  const ath = crypto.createHash('sha256').update(value).digest('base64url');
+  const htu = URL.parse(String(payload.htu || ''));
+  if (htu) { htu.search = ''; htu.hash = ''; }
+  if (typeof payload.jti !== 'string' || !payload.jti) return { error: 'invalid_dpop_proof', description: 'jti missing' };
+  if (payload.htm !== req.method) return { error: 'invalid_dpop_proof', description: 'htm mismatch' };
+  if (!htu || htu.href !== new URL(url.pathname, base).href) return { error: 'invalid_dpop_proof', description: 'htu mismatch' };
+  if (typeof payload.iat !== 'number' || Math.abs(now - payload.iat) > PROOF_WINDOW) return { error: 'invalid_dpop_proof', description: 'iat outside the window' };
+  if (payload.ath !== ath) return { error: 'invalid_dpop_proof', description: 'ath mismatch' };
+  const jkt = await jose.calculateJwkThumbprint(protectedHeader.jwk);
+  if (jkt !== token.jkt) return { error: 'invalid_token', description: 'failed jkt verification' };
+  if (resourceDpopNonce && payload.nonce !== resourceNonce) {
+    stats.resource_dpop_nonce_challenges += 1;
+    return { error: 'use_dpop_nonce', description: 'resource server requires a nonce', nonce: resourceNonce };
+  }
+  for (const [k, iat] of seenProofs) {
+    if (iat < now - 2 * PROOF_WINDOW) seenProofs.delete(k);
+  }
+  const key = `${jkt}:${payload.jti}`;
+  if (seenProofs.has(key)) return { error: 'invalid_dpop_proof', description: 'jti replayed' };
+  seenProofs.set(key, payload.iat);
+  return undefined;
+}
+
 async function handleResource(req, res, url) {
   stats.resource_requests += 1;
-  const unauthorized = (desc) => {
+  const base = req.socket.encrypted ? mtlsBase : issuer;
+  const unauthorized = (desc, scheme = 'Bearer', error = 'invalid_token', extra = {}) => {
     stats.resource_unauthorized += 1;
+    const params = scheme === 'DPoP' ? `algs="${DPOP_ALGS.join(' ')}", ` : 'realm="fhir", ';
     sendJSON(res, 401, { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'login', diagnostics: desc }] }, {
-      'www-authenticate': `Bearer realm="fhir", error="invalid_token", error_description="${desc}"`,
+      'www-authenticate': `${scheme} ${params}error="${error}", error_description="${desc}"`,
+      ...extra,
     });
   };
   if (req.method !== 'GET') {
@@ -442,14 +612,36 @@ async function handleResource(req, res, url) {
     sendJSON(res, 401, { resourceType: 'OperationOutcome' }, { 'www-authenticate': 'Bearer realm="fhir"' });
     return;
   }
+  const dpop = m[1].toLowerCase() === 'dpop';
   const token = await findAccessToken(m[2]);
   if (!token || token.isExpired) {
-    unauthorized('token is invalid or expired');
+    unauthorized('token is invalid or expired', dpop ? 'DPoP' : 'Bearer');
     return;
   }
-  if (token.jkt && m[1].toLowerCase() !== 'dpop') {
+  if (token.jkt && !dpop) {
     unauthorized('token is DPoP-bound');
     return;
+  }
+  if (dpop) {
+    if (!token.jkt) {
+      unauthorized('token is not DPoP-bound', 'DPoP');
+      return;
+    }
+    const bad = await checkProof(req, base, url, token, m[2]);
+    if (bad) {
+      unauthorized(bad.description, 'DPoP', bad.error, bad.nonce ? { 'dpop-nonce': bad.nonce } : {});
+      return;
+    }
+    stats.resource_dpop_accepted += 1;
+  }
+  if (token['x5t#S256']) {
+    const cert = peerCertificate(req);
+    const x5t = cert ? crypto.createHash('sha256').update(cert.raw).digest('base64url') : '';
+    if (x5t !== token['x5t#S256']) {
+      unauthorized('failed x5t#S256 verification', dpop ? 'DPoP' : 'Bearer');
+      return;
+    }
+    stats.resource_mtls_accepted += 1;
   }
   if (token.aud && token.aud !== fhirBase) {
     unauthorized('token audience is not this server');
@@ -466,6 +658,7 @@ async function handleResource(req, res, url) {
     'x-token-subject': token.accountId || '',
     'x-token-scope': token.scope || '',
     'x-token-kind': token.kind,
+    'x-token-bound': [token.jkt ? 'jkt' : '', token['x5t#S256'] ? 'x5t' : ''].filter(Boolean).join(' '),
   });
 }
 
@@ -524,7 +717,7 @@ async function handleTest(req, res, url) {
   }
 }
 
-server.on('request', async (req, res) => {
+async function handleRequest(req, res) {
   try {
     const url = new URL(req.url, issuer);
     const { pathname } = url;
@@ -545,7 +738,9 @@ server.on('request', async (req, res) => {
     if (!res.headersSent) sendJSON(res, 500, { error: 'server_error' });
     else res.destroy();
   }
-});
+}
+server.on('request', handleRequest);
+if (tlsServer) tlsServer.on('request', handleRequest);
 
 // Read our own discovery document so the SMART configuration points at the
 // provider's real endpoints.
@@ -568,4 +763,5 @@ process.stdout.write(`READY ${JSON.stringify({
   introspection_endpoint: discovery.introspection_endpoint,
   jwks_uri: discovery.jwks_uri,
   fhir_base: fhirBase,
+  mtls_base: mtlsBase,
 })}\n`);
