@@ -23,7 +23,9 @@
 // Keys come from PEM ([ParsePEM], [LoadPEMFile]: PKCS #1, PKCS #8 or SEC 1),
 // from a private JWK or JWK Set ([ParseJWK]), from any [crypto.Signer]
 // such as a hardware or cloud KMS key ([NewSigner]), or are generated with
-// [GenerateKey] and saved with [EncodePEM].
+// [GenerateKey] and saved with [EncodePEM], or with [EncodePEMWithKeyID],
+// which stores the key ID with the key as a "kid" PEM header that [ParsePEM]
+// and [LoadPEMFile] read back when Options.KeyID is empty.
 //
 // All JWS and JWK work is done by github.com/go-jose/go-jose/v4.
 //

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log"
+	"net/http"
+	"net/http/httptest"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -131,4 +133,47 @@ func ExampleKeySet() {
 	// published: [2025-01 2025-02] signing with: 2025-01
 	// published: [2025-02 2025-01] signing with: 2025-02
 	// published: [2025-02] signing with: 2025-02
+}
+
+// Serve the JWK Set of a KeySet at the app's "JWK Set URL": the handler
+// publishes every key the set holds, current first, public members only.
+func ExampleKeySet_ServeHTTP() {
+	key, err := jwtassert.GenerateKey("ES384")
+	if err != nil {
+		log.Fatal(err)
+	}
+	pemKey, err := jwtassert.EncodePEMWithKeyID(key, "k1") // the kid travels with the key
+	if err != nil {
+		log.Fatal(err)
+	}
+	signer, err := jwtassert.ParsePEM(pemKey, jwtassert.Options{}) // kid k1 from the PEM header
+	if err != nil {
+		log.Fatal(err)
+	}
+	ks, err := jwtassert.NewKeySet(signer)
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv := httptest.NewServer(ks) // in production: mux.Handle("/.well-known/jwks.json", ks)
+	defer srv.Close()
+
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var set struct {
+		Keys []map[string]any `json:"keys"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(resp.Status, resp.Header.Get("Content-Type"))
+	for _, k := range set.Keys {
+		_, private := k["d"]
+		fmt.Println("kid:", k["kid"], "alg:", k["alg"], "private:", private)
+	}
+	// Output:
+	// 200 OK application/jwk-set+json
+	// kid: k1 alg: ES384 private: false
 }

@@ -9,6 +9,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"strings"
 
 	"github.com/go-jose/go-jose/v4"
 )
@@ -47,6 +48,25 @@ func GenerateKey(alg string) (crypto.Signer, error) {
 //
 // The result holds the private key: write it only to a file with mode 0600.
 func EncodePEM(key crypto.Signer) ([]byte, error) {
+	return EncodePEMWithKeyID(key, "")
+}
+
+// maxPEMKeyID bounds a key ID stored in a PEM header.
+const maxPEMKeyID = 256
+
+// EncodePEMWithKeyID is like [EncodePEM] and stores kid with the key as the
+// PEM header "kid: …" (RFC 1421 headers, as encoding/pem writes them), so
+// that [ParsePEM] and [LoadPEMFile] sign with that key ID when
+// Options.KeyID is empty. An empty kid writes no header. A kid with control
+// characters, leading or trailing spaces, or more than 256 bytes fails with
+// [ErrUnsupportedKey].
+//
+// The result holds the private key: write it only to a file with mode 0600.
+func EncodePEMWithKeyID(key crypto.Signer, kid string) ([]byte, error) {
+	if len(kid) > maxPEMKeyID || kid != strings.TrimSpace(kid) ||
+		strings.ContainsFunc(kid, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return nil, newError(ErrUnsupportedKey, "key ID cannot be stored in a PEM header (control characters, surrounding spaces or more than %d bytes)", maxPEMKeyID)
+	}
 	if k, ok := key.(*ed25519.PrivateKey); ok && k != nil {
 		key = *k
 	}
@@ -62,7 +82,11 @@ func EncodePEM(key crypto.Signer) ([]byte, error) {
 	if err != nil {
 		return nil, wrapError(ErrUnsupportedKey, err, "encode PKCS #8 key")
 	}
-	out := pem.EncodeToMemory(&pem.Block{Type: pemPKCS8, Bytes: der})
+	block := &pem.Block{Type: pemPKCS8, Bytes: der}
+	if kid != "" {
+		block.Headers = map[string]string{pemKeyIDHeader: kid}
+	}
+	out := pem.EncodeToMemory(block)
 	clear(der)
 	return out, nil
 }

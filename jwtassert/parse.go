@@ -32,6 +32,9 @@ const (
 	pemOpenSSH   = "OPENSSH PRIVATE KEY"
 )
 
+// pemKeyIDHeader is the PEM header that stores a key's key ID with it.
+const pemKeyIDHeader = "kid"
+
 // ParsePEM returns a Signer for the private key in pemBytes.
 //
 // Accepted blocks: PKCS #1 "RSA PRIVATE KEY", PKCS #8 "PRIVATE KEY" (RSA,
@@ -40,10 +43,16 @@ const (
 // Input with more than one private key is rejected as ambiguous. Encrypted
 // keys fail with [ErrEncryptedKey]; input without a private key fails with
 // [ErrNoPrivateKey].
+//
+// When opts.KeyID is empty, the key ID is the private key block's "kid"
+// header (as written by [EncodePEMWithKeyID]), if it has one.
 func ParsePEM(pemBytes []byte, opts Options) (*Signer, error) {
-	key, err := parsePEMKey(pemBytes)
+	key, kid, err := parsePEMKey(pemBytes)
 	if err != nil {
 		return nil, err
+	}
+	if opts.KeyID == "" {
+		opts.KeyID = kid
 	}
 	return NewSigner(key, opts)
 }
@@ -83,10 +92,12 @@ func readKeyFile(path string) ([]byte, error) {
 	return data, nil
 }
 
-// parsePEMKey returns the single private key in data.
-func parsePEMKey(data []byte) (crypto.Signer, error) {
+// parsePEMKey returns the single private key in data and the value of
+// its block's "kid" header.
+func parsePEMKey(data []byte) (crypto.Signer, string, error) {
 	var (
 		key    crypto.Signer
+		kid    string
 		blocks int
 		rest   = data
 	)
@@ -100,35 +111,35 @@ func parsePEMKey(data []byte) (crypto.Signer, error) {
 		switch block.Type {
 		case pemPKCS1, pemPKCS8, pemSEC1:
 		case pemEncrypted:
-			return nil, newError(ErrEncryptedKey, "PEM block %d is an encrypted PKCS #8 key; decrypt it first", blocks)
+			return nil, "", newError(ErrEncryptedKey, "PEM block %d is an encrypted PKCS #8 key; decrypt it first", blocks)
 		case pemOpenSSH:
-			return nil, newError(ErrUnsupportedKey, "PEM block %d is an OpenSSH key; convert it with \"ssh-keygen -p -m PKCS8 -f FILE\"", blocks)
+			return nil, "", newError(ErrUnsupportedKey, "PEM block %d is an OpenSSH key; convert it with \"ssh-keygen -p -m PKCS8 -f FILE\"", blocks)
 		default:
 			continue // certificates, public keys, EC PARAMETERS, …
 		}
 		if strings.Contains(block.Headers["Proc-Type"], "ENCRYPTED") {
-			return nil, newError(ErrEncryptedKey, "PEM block %d is an encrypted %q key; decrypt it first", blocks, block.Type)
+			return nil, "", newError(ErrEncryptedKey, "PEM block %d is an encrypted %q key; decrypt it first", blocks, block.Type)
 		}
 		if key != nil {
-			return nil, newError(ErrUnsupportedKey, "more than one private key in PEM input")
+			return nil, "", newError(ErrUnsupportedKey, "more than one private key in PEM input")
 		}
 		k, err := parsePrivateDER(block.Type, block.Bytes)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
-		key = k
+		key, kid = k, strings.TrimSpace(block.Headers[pemKeyIDHeader])
 	}
 	if key != nil {
-		return key, nil
+		return key, kid, nil
 	}
 	if blocks == 0 {
 		msg := "no PEM block found"
 		if t := bytes.TrimSpace(data); len(t) > 0 && t[0] == '{' {
 			msg += " (the input looks like JSON; use ParseJWK for JWKs)"
 		}
-		return nil, newError(ErrNoPrivateKey, "%s", msg)
+		return nil, "", newError(ErrNoPrivateKey, "%s", msg)
 	}
-	return nil, newError(ErrNoPrivateKey, "none of the %d PEM blocks is a private key", blocks)
+	return nil, "", newError(ErrNoPrivateKey, "none of the %d PEM blocks is a private key", blocks)
 }
 
 // parsePrivateDER parses der by the parser its PEM label names, falling back

@@ -26,7 +26,8 @@ type Options struct {
 	// published JWK. Optional when loading a key, but [Signer.Sign] fails
 	// with [ErrMissingKeyID] while it is empty: SMART Backend Services and
 	// Epic pick the verification key by kid. [ParseJWK] uses the JWK's own
-	// kid when this is empty.
+	// kid when this is empty, [ParsePEM] and [LoadPEMFile] the "kid" PEM
+	// header that [EncodePEMWithKeyID] writes.
 	KeyID string
 
 	// Algorithm is the JWS algorithm: RS256, RS384, RS512, PS256, PS384,

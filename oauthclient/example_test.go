@@ -243,3 +243,124 @@ func ExampleConfig_cache() {
 	// run 2: token requests so far: 1
 	// run 3: token requests so far: 1
 }
+
+// Log a person in (authorization code + PKCE through a loopback redirect),
+// then keep the access token fresh with the refresh token. Here the
+// "browser" is a plain HTTP GET, which oauthtest approves at once.
+func ExampleLogin() {
+	srv := oauthtest.NewServer()
+	defer srv.Close()
+	mustRegister(srv, oauthtest.Client{ID: "cli-tool", AuthMethod: oauthtest.AuthNone,
+		RedirectURIs: []string{"http://127.0.0.1/callback"}})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tok, err := oauthclient.Login(ctx, oauthclient.LoginConfig{
+		AuthURL:  srv.AuthorizeURL(),
+		TokenURL: srv.TokenURL(),
+		ClientID: "cli-tool",
+		Scopes:   []string{"openid", "offline_access", "patient/Patient.rs"},
+		Out:      io.Discard, // default: instructions on stderr
+		OpenBrowser: func(authURL string) error {
+			resp, err := http.Get(authURL) // a person's browser, in real life
+			if err == nil {
+				resp.Body.Close()
+			}
+			return err
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("refresh token received:", tok.RefreshToken != "")
+
+	ts, err := oauthclient.NewTokenSource(oauthclient.Config{
+		TokenURL: srv.TokenURL(),
+		ClientID: "cli-tool",
+		Grant:    oauthclient.RefreshToken{},
+		Cache:    tokencache.NewMemory(), // tokencache/keyring in a real tool
+		CacheKey: "cli-tool/alice",       // whose token it is
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := ts.Seed(ctx, tok); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(getPatients(ts.Client(nil), srv))
+	// Output:
+	// refresh token received: true
+	// 200 OK
+}
+
+// A Transport over any Source, for an http.Client built elsewhere.
+func ExampleTransport() {
+	srv := oauthtest.NewServer()
+	defer srv.Close()
+	mustRegister(srv, oauthtest.Client{ID: "engine", Secret: "s", AuthMethod: oauthtest.AuthClientSecretBasic})
+	ts, err := oauthclient.NewTokenSource(oauthclient.Config{TokenURL: srv.TokenURL(), ClientID: "engine", Auth: oauthclient.ClientSecretBasic{Secret: "s"}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	client := &http.Client{
+		Timeout:   30 * time.Second,
+		Transport: &oauthclient.Transport{Source: ts, Base: http.DefaultTransport},
+	}
+	fmt.Println(getPatients(client, srv))
+	fmt.Println("token requests:", srv.Stats().TokenRequests)
+	// Output:
+	// 200 OK
+	// token requests: 1
+}
+
+// Revoke the refresh token at the end of a session (RFC 7009): the token is
+// dropped from memory and from the cache too.
+func ExampleTokenSource_Revoke() {
+	srv := oauthtest.NewServer()
+	defer srv.Close()
+	mustRegister(srv, oauthtest.Client{ID: "app", Secret: "s", AuthMethod: oauthtest.AuthClientSecretBasic})
+	ctx := context.Background()
+	ts, err := oauthclient.NewTokenSource(oauthclient.Config{
+		TokenURL:      srv.TokenURL(),
+		RevocationURL: srv.RevocationURL(),
+		ClientID:      "app",
+		Auth:          oauthclient.ClientSecretBasic{Secret: "s"},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	tok, err := ts.Token(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := ts.Revoke(ctx); err != nil {
+		log.Fatal(err)
+	}
+	static, _ := oauthclient.NewStatic(tok.AccessToken) // the revoked token, sent anyway
+	fmt.Println("revoked token:", getPatients(static.Client(nil), srv))
+	// Output:
+	// revoked token: 401 Unauthorized
+}
+
+// Hand the source to code that takes an oauth2.TokenSource, and the other
+// way round.
+func ExampleTokenSource_OAuth2() {
+	srv := oauthtest.NewServer()
+	defer srv.Close()
+	mustRegister(srv, oauthtest.Client{ID: "engine", Secret: "s", AuthMethod: oauthtest.AuthClientSecretBasic})
+	ts, err := oauthclient.NewTokenSource(oauthclient.Config{TokenURL: srv.TokenURL(), ClientID: "engine", Auth: oauthclient.ClientSecretBasic{Secret: "s"}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	var legacy oauth2.TokenSource = ts.OAuth2()
+	client := oauth2.NewClient(context.Background(), legacy) // x/oauth2's own Transport
+	fmt.Println(getPatients(client, srv))
+
+	// FromOAuth2 goes back: any oauth2.TokenSource feeds a Transport.
+	fmt.Println(getPatients(&http.Client{Transport: &oauthclient.Transport{Source: oauthclient.FromOAuth2(legacy)}}, srv))
+	fmt.Println("token requests:", srv.Stats().TokenRequests)
+	// Output:
+	// 200 OK
+	// 200 OK
+	// token requests: 1
+}

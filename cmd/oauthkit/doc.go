@@ -13,16 +13,18 @@
 //	oauthkit <command> [flags] [arguments]
 //
 // Every command prints its flags and an example with -h; "oauthkit help"
-// lists the commands. The exit code is 0 on success, 1 on failure (with
-// one "oauthkit: …" line on stderr) and 2 on a usage error.
+// lists the commands (token, header, get, request, info, test, reset,
+// logout, login, keygen, jwks, discover, version, completion), not their
+// flags. The exit code is 0 on success, 1 on failure (with one
+// "oauthkit: …" line on stderr) and 2 on a usage error.
 //
 // # Setting up a backend app
 //
 // keygen writes a new private key (PKCS #8 PEM, mode 0600; it refuses to
 // replace an existing file unless -force is given) and prints the public
 // JWK Set on stdout. -alg is one of RS256, RS384, RS512, PS256, PS384,
-// PS512, ES256, ES384 (the default), ES512 and EdDSA; Epic accepts RS384
-// and ES384.
+// PS512, ES256, ES384 (the default), ES512 and EdDSA, in any letter case;
+// Epic accepts RS384 and ES384.
 //
 //	oauthkit keygen -alg ES384 -kid k1 -out key.pem > jwks.json
 //
@@ -33,12 +35,21 @@
 //
 //	oauthkit jwks key-2025.pem key-2026.pem > /var/www/html/jwks.json
 //
-// Key IDs: -kid sets the key ID of a single key. Without it (in keygen,
-// jwks and with -key in the connection flags) the key ID is the key's
-// RFC 7638 JWK thumbprint: the SHA-256 hash of its required public members,
-// base64url-encoded without padding. It is derived from the key alone, so
-// it is the same in every run and on every machine, and "oauthkit token
-// -key key.pem" signs with the kid that "oauthkit jwks key.pem" published.
+// Key IDs are kept with the keys: keygen stores the key ID in the key file
+// as a PEM header ("kid: k1"), and jwks, -key and the library's
+// jwtassert.LoadPEMFile read it back, so "oauthkit keygen -kid k1 -out
+// key.pem" is followed by "oauthkit jwks key.pem" and "oauthkit token -key
+// key.pem" that both use k1 without -kid, and "oauthkit jwks a.pem b.pem"
+// publishes each key under its own kid. -kid overrides the stored key ID
+// (of a single key). A key without one (made by another tool) gets its
+// RFC 7638 JWK thumbprint: the SHA-256 hash of its required public
+// members, base64url-encoded without padding, the same in every run and on
+// every machine. -key and jwks also read a private JWK (or a JWK Set with
+// one private key), whose own kid and alg are used.
+//
+// jwks -serve ADDR serves the JWK Set over HTTP on a loopback address
+// (127.0.0.1:8080, say) until interrupted, for a local test server that
+// fetches a JWK Set URL.
 //
 // # Getting tokens
 //
@@ -53,23 +64,64 @@
 //	curl -H "$(oauthkit header -profile epic)" https://fhir.example.org/api/FHIR/R4/Patient/123
 //	oauthkit get -profile epic https://fhir.example.org/api/FHIR/R4/Patient?family=Smith
 //
+// token -o json prints the access token with its type, expires_at
+// (RFC 3339, UTC), the granted scope and from_cache (whether it came from
+// the cache rather than the token endpoint); -o header is the header
+// command's output; -o bare, the default, the token alone.
+//
+// request sends any request, curl-like: -X METHOD (default GET, or POST
+// with a body), -H 'Name: value' (repeatable), -d DATA, -d @FILE or -d @-
+// (stdin) for the body (default Content-Type: form-encoded, as curl), and
+// -i to print the status line and headers before the body. So a FHIR Bulk
+// Data kick-off, whose answer is a 202 with a Content-Location to poll,
+// and a POST _search work:
+//
+//	oauthkit request -profile epic -i -H 'Prefer: respond-async' \
+//		https://fhir.example.org/api/FHIR/R4/Group/g1/\$export
+//
 // Tokens are cached (by default in files under the user cache directory,
 // os.UserCacheDir()/oauthkit/tokens), so that a job started every minute
 // by cron reuses the token of the last run and asks the token endpoint
 // only when it is about to expire; runs that overlap take turns through a
 // file lock.
 //
+// # Looking at the cache
+//
+// info prints, as JSON, the expiry and scope of the token cached for the
+// connection flags, or of a token read from stdin ("oauthkit info -"; an
+// argument works too but shows in the process list), and when the access
+// token is a JWT (RFC 9068) its decoded header and claims, marked
+// unverified. It never prints the token. test exits 0 when the cached
+// access token is valid for the requested scopes (for at least -valid-for,
+// default 10s), 1 otherwise. reset deletes the cached entry; logout revokes
+// it first (RFC 7009) at -revocation-url or the revocation_endpoint of the
+// -fhir-base SMART configuration.
+//
+//	oauthkit test -profile epic || oauthkit token -profile epic > /dev/null
+//	oauthkit logout -profile mine -grant refresh_token
+//
+// # Version and completion
+//
+// version prints the module version, the VCS revision when known, and the
+// Go version oauthkit was built with. completion bash and completion zsh
+// print completion scripts:
+//
+//	source <(oauthkit completion bash)
+//
 // # Connection flags
 //
-// token, header, get and login share these flags:
+// token, header, get, request, info, test, reset, logout and login share
+// these flags:
 //
 //	-token-url URL       the token endpoint
 //	-fhir-base URL       a FHIR base URL: the token (and authorization) endpoint
 //	                     come from its .well-known/smart-configuration
 //	-client-id ID        the client ID
-//	-key FILE, -kid ID   a private key (PEM): private_key_jwt client authentication
-//	                     (SMART Backend Services), and the jwt_bearer assertion
+//	-key FILE, -kid ID   a private key (PEM or JWK): private_key_jwt client
+//	                     authentication (SMART Backend Services), and the
+//	                     jwt_bearer assertion; -kid overrides the stored key ID
 //	-alg ALG             the key's JWS algorithm (default: inferred from the key)
+//	-jku URL             the assertions' jku header: where the JWK Set lives
 //	-secret-file FILE    a file holding the client secret (client_secret_basic)
 //	-auth METHOD         basic, post, private_key_jwt or none
 //	                     (default: basic with a secret, private_key_jwt with -key)
@@ -80,7 +132,9 @@
 //	-cache SPEC          memory, file[:DIR] or keyring[:SERVICE]
 //	-profile NAME        settings from the configuration file
 //	-timeout DURATION    default 60s (login: 5m)
-//	-v                   debug lines on stderr
+//	-v                   debug lines on stderr: cache, token requests, the key
+//	                     file and kid chosen, and per client assertion its alg,
+//	                     kid, iss, sub, aud, lifetime and jti length
 //	-insecure-http       allow http:// token endpoints on non-loopback hosts
 //
 // A client secret is never given as a flag value, which other users can
@@ -134,7 +188,7 @@
 //	  }
 //	}
 //
-// Members: token_url, fhir_base, auth_url, client_id, key, kid, alg, auth,
+// Members: token_url, fhir_base, auth_url, client_id, key, kid, alg, jku, auth,
 // scopes, grant, subject, cache, secret_file and insecure_http. Unknown
 // members are errors. A secret is never stored in the file: members such
 // as "client_secret" are refused; use secret_file.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,10 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/oauthkit/oauthkit/jwtassert"
+	"golang.org/x/oauth2"
+
 	"github.com/oauthkit/oauthkit/oauthclient"
-	"github.com/oauthkit/oauthkit/tokencache"
-	"github.com/oauthkit/oauthkit/tokencache/keyring"
 )
 
 // secretEnv names the environment variable that may hold the client secret.
@@ -28,9 +26,6 @@ const defaultKeyringService = "oauthkit"
 
 // maxSecretFileSize bounds a client secret file.
 const maxSecretFileSize = 64 << 10
-
-// maxKeyFileSize bounds a private key file, as jwtassert.LoadPEMFile does.
-const maxKeyFileSize = 1 << 20
 
 // scopeList is a repeatable flag; each value may hold several
 // space-separated scopes.
@@ -56,6 +51,7 @@ type connFlags struct {
 	key          string
 	kid          string
 	alg          string
+	jku          string
 	auth         string
 	scopes       scopeList
 	grant        string
@@ -65,6 +61,11 @@ type connFlags struct {
 	timeout      time.Duration
 	verbose      bool
 	insecureHTTP bool
+	dpopKey      string // -dpop-key (dpop.go)
+
+	// onTokenChange, if set, is called with each token fetched (not
+	// found in a cache) by this run.
+	onTokenChange func(*oauth2.Token)
 }
 
 // addConnFlags registers the connection flags on fs. login selects the
@@ -78,9 +79,10 @@ func addConnFlags(fs *flag.FlagSet, login bool) *connFlags {
 		fs.StringVar(&c.authURL, "auth-url", "", "authorization endpoint `URL` (default: from -fhir-base discovery)")
 	}
 	fs.StringVar(&c.clientID, "client-id", "", "OAuth client `ID`")
-	fs.StringVar(&c.key, "key", "", "private key `file` (PEM) that signs client assertions (private_key_jwt) and jwt_bearer assertions")
-	fs.StringVar(&c.kid, "kid", "", "key `ID` of -key (default: its RFC 7638 JWK thumbprint, as printed by 'oauthkit jwks')")
+	fs.StringVar(&c.key, "key", "", "private key `file` (PEM or JWK) that signs client assertions (private_key_jwt) and jwt_bearer assertions")
+	fs.StringVar(&c.kid, "kid", "", "key `ID` of -key (default: the kid stored with the key by 'oauthkit keygen', else its RFC 7638 JWK thumbprint, as printed by 'oauthkit jwks')")
 	fs.StringVar(&c.alg, "alg", "", "signing `algorithm` of -key (default: RS384 for RSA, ES256/ES384/ES512 by curve, EdDSA)")
+	fs.StringVar(&c.jku, "jku", "", "`URL` of the JWK Set holding -key's public key, sent as the assertions' jku header (optional; Epic does not need it)")
 	fs.StringVar(&c.auth, "auth", "", "client authentication `method`: basic, post, private_key_jwt or none (default: basic with a secret, private_key_jwt with -key, else none)")
 	fs.Var(&c.scopes, "scope", "`scope` to request; repeatable, or several separated by spaces")
 	if !login {
@@ -96,6 +98,7 @@ func addConnFlags(fs *flag.FlagSet, login bool) *connFlags {
 	fs.DurationVar(&c.timeout, "timeout", defTimeout, "give up after this `duration`")
 	fs.BoolVar(&c.verbose, "v", false, "log debug lines to stderr (secrets are never logged)")
 	fs.BoolVar(&c.insecureHTTP, "insecure-http", false, "allow plain http:// token endpoints on non-loopback hosts; MUST NOT be used in production")
+	fs.StringVar(&c.dpopKey, "dpop-key", "", dpopKeyUsage)
 	return c
 }
 
@@ -110,6 +113,7 @@ func defaultCacheHelp(login bool) string {
 type settings struct {
 	tokenURL, fhirBase, authURL string
 	clientID, key, kid, alg     string
+	jku                         string
 	auth, grant, subject, cache string
 	secretFile                  string
 	secretFromEnv               bool
@@ -117,6 +121,8 @@ type settings struct {
 	timeout                     time.Duration
 	verbose, insecureHTTP       bool
 	login                       bool
+	dpopKey                     string
+	onTokenChange               func(*oauth2.Token)
 }
 
 // settings merges the flags with the profile named by -profile (flags
@@ -145,6 +151,7 @@ func (c *connFlags) settings(e *env) (*settings, error) {
 		key:          pick("key", c.key, p.Key),
 		kid:          pick("kid", c.kid, p.KID),
 		alg:          pick("alg", c.alg, p.Alg),
+		jku:          pick("jku", c.jku, p.JKU),
 		auth:         pick("auth", c.auth, p.Auth),
 		grant:        pick("grant", c.grant, p.Grant),
 		subject:      pick("subject", c.subject, p.Subject),
@@ -154,6 +161,9 @@ func (c *connFlags) settings(e *env) (*settings, error) {
 		verbose:      c.verbose,
 		insecureHTTP: c.insecureHTTP || (!set["insecure-http"] && p.InsecureHTTP),
 		login:        c.login,
+		dpopKey:      c.dpopKey,
+
+		onTokenChange: c.onTokenChange,
 	}
 	if set["scope"] {
 		s.scopes = c.scopes
@@ -230,6 +240,8 @@ func (s *settings) check() error {
 		return usagef("-kid needs -key")
 	case s.alg != "" && s.key == "":
 		return usagef("-alg needs -key")
+	case s.jku != "" && s.key == "":
+		return usagef("-jku needs -key")
 	}
 	if s.cache == "" {
 		s.cache = "file"
@@ -248,7 +260,7 @@ func (s *settings) logger(e *env) *slog.Logger {
 	if !s.verbose {
 		return nil
 	}
-	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return slog.New(newTidyHandler(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelDebug})))
 }
 
 // endpoints fills in the token (and, for login, authorization) endpoint
@@ -259,7 +271,7 @@ func (s *settings) endpoints(ctx context.Context, log *slog.Logger) error {
 	}
 	sc, err := oauthclient.DiscoverSMART(ctx, s.fhirBase)
 	if err != nil {
-		return err
+		return fmt.Errorf("-fhir-base %s: %w", redactURL(s.fhirBase), err)
 	}
 	if s.tokenURL == "" {
 		s.tokenURL = sc.TokenEndpoint
@@ -275,12 +287,21 @@ func (s *settings) endpoints(ctx context.Context, log *slog.Logger) error {
 
 // clientAuth builds the client authentication (and loads the signer,
 // which the jwt_bearer grant shares).
-func (s *settings) clientAuth(e *env) (oauthclient.ClientAuth, *jwtassert.Signer, error) {
-	var signer *jwtassert.Signer
+func (s *settings) clientAuth(e *env, log *slog.Logger) (oauthclient.ClientAuth, oauthclient.AssertionSigner, error) {
+	var signer oauthclient.AssertionSigner
 	if s.key != "" {
-		var err error
-		if signer, err = loadSigner(s.key, s.kid, s.alg); err != nil {
+		kc, err := loadSigner(s.key, s.kid, s.alg, s.jku)
+		if err != nil {
 			return nil, nil, err
+		}
+		signer = kc.signer
+		if log != nil {
+			log.Debug("oauthkit: signing key", "file", kc.file, "alg", kc.signer.Algorithm(), "kid", kc.signer.KeyID(), "kid_from", kc.kidSource, "jku", kc.signer.JKU())
+			use := "client assertion"
+			if s.grant == "jwt_bearer" && s.auth != "private_key_jwt" {
+				use = "jwt_bearer assertion"
+			}
+			signer = &verboseSigner{Signer: kc.signer, use: use, log: log}
 		}
 	}
 	switch s.auth {
@@ -329,39 +350,6 @@ func (s *settings) readSecret(e *env) (string, error) {
 	return secret, nil
 }
 
-// openCache opens the cache named by spec: memory, file[:DIR] or
-// keyring[:SERVICE]. It returns the cache and a description for messages.
-func openCache(spec string) (tokencache.Cache, string, error) {
-	kind, arg, _ := strings.Cut(spec, ":")
-	switch kind {
-	case "memory":
-		if arg != "" {
-			return nil, "", usagef("-cache memory takes no argument")
-		}
-		return tokencache.NewMemory(), "memory", nil
-	case "file":
-		dir := arg
-		if dir == "" {
-			var err error
-			if dir, err = tokencache.DefaultDir(); err != nil {
-				return nil, "", err
-			}
-		}
-		c, err := tokencache.NewFile(dir)
-		if err != nil {
-			return nil, "", err
-		}
-		return c, "file cache in " + dir, nil
-	case "keyring":
-		service := arg
-		if service == "" {
-			service = defaultKeyringService
-		}
-		return keyring.New(service), "OS keychain (service " + service + ")", nil
-	}
-	return nil, "", usagef("unknown -cache %q (want memory, file[:DIR] or keyring[:SERVICE])", spec)
-}
-
 // tokenSource resolves the endpoints and credentials and returns the
 // TokenSource with a description of its cache.
 func (s *settings) tokenSource(ctx context.Context, e *env) (*oauthclient.TokenSource, string, error) {
@@ -384,7 +372,7 @@ func (s *settings) tokenSource(ctx context.Context, e *env) (*oauthclient.TokenS
 // the same Config, hence the same cache key: what login stores, token
 // with -grant refresh_token finds.
 func (s *settings) config(e *env, log *slog.Logger) (oauthclient.Config, string, error) {
-	auth, signer, err := s.clientAuth(e)
+	auth, signer, err := s.clientAuth(e, log)
 	if err != nil {
 		return oauthclient.Config{}, "", err
 	}
@@ -411,80 +399,16 @@ func (s *settings) config(e *env, log *slog.Logger) (oauthclient.Config, string,
 		Logger:            log,
 		InsecureAllowHTTP: s.insecureHTTP,
 		CacheKey:          cacheKeyFor(s, grant),
+		OnTokenChange:     s.onTokenChange,
 		// The whole command is bounded by -timeout through its context.
 		HTTPClient: &http.Client{},
 	}
+	if s.fhirBase != "" {
+		// The token goes only to the FHIR server it is for.
+		cfg.Origins = []string{s.fhirBase}
+	}
+	if cfg.DPoPKey, err = loadDPoPKey(s.dpopKey); err != nil {
+		return oauthclient.Config{}, "", err
+	}
 	return cfg, desc, nil
-}
-
-// cacheKeyFor names the cache entry of a refresh-token login: the logged-in
-// user is the one whose OS account owns the cache, so the entry is named by
-// token URL, client ID and scopes, as a key derived by the library would be.
-// Other grants carry their own identity ("": derived).
-func cacheKeyFor(s *settings, grant oauthclient.Grant) string {
-	if _, ok := grant.(oauthclient.RefreshToken); !ok {
-		return ""
-	}
-	return tokencache.Key(tokencache.KeyParts{TokenURL: s.tokenURL, ClientID: s.clientID, Grant: "refresh_token", Scopes: s.scopes})
-}
-
-// loadSigner loads a PEM private key. Without kid, the key ID is the
-// key's RFC 7638 JWK thumbprint (SHA-256, base64url), the one
-// 'oauthkit jwks' publishes. The file is read once.
-func loadSigner(path, kid, alg string) (*jwtassert.Signer, error) {
-	data, err := readKeyFile(path)
-	if err != nil {
-		return nil, err
-	}
-	defer clear(data)
-	if kid == "" {
-		// jwtassert keeps the parsed key to itself, so the Signer with the
-		// key ID is parsed again from the same bytes.
-		s, err := jwtassert.ParsePEM(data, jwtassert.Options{Algorithm: alg})
-		if err != nil {
-			return nil, fmt.Errorf("key file %q: %w", path, err)
-		}
-		if kid, err = thumbprint(s.Public()); err != nil {
-			return nil, err
-		}
-	}
-	s, err := jwtassert.ParsePEM(data, jwtassert.Options{KeyID: kid, Algorithm: alg})
-	if err != nil {
-		return nil, fmt.Errorf("key file %q: %w", path, err)
-	}
-	return s, nil
-}
-
-// readKeyFile reads a private key file of at most maxKeyFileSize bytes.
-// Errors name the file, never its contents.
-func readKeyFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("load key: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxKeyFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("key file %q: %w", path, err)
-	}
-	if len(data) > maxKeyFileSize {
-		clear(data)
-		return nil, fmt.Errorf("key file %q: larger than %d bytes; not a key file", path, maxKeyFileSize)
-	}
-	return data, nil
-}
-
-// explain adds what to do next to the errors a user can act on.
-func explain(ctx context.Context, err error, timeout time.Duration) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, oauthclient.ErrReauthRequired):
-		return fmt.Errorf("%w: run 'oauthkit login' with the same client ID, token URL, scopes and -cache", err)
-	case errors.Is(err, oauthclient.ErrInsecureURL):
-		return fmt.Errorf("%w (use https)", err)
-	case ctx.Err() == context.DeadlineExceeded:
-		return fmt.Errorf("%w (gave up after %s; see -timeout)", err, timeout)
-	}
-	return err
 }

@@ -19,8 +19,8 @@ const keygenExample = `	# A new key for an Epic / SMART backend app; publish jwk
 func runKeygen(args []string, e *env) error {
 	fset := newFlagSet("keygen", "[-alg ALG] [-kid ID] -out key.pem [-force]", keygenExample, e)
 	alg := fset.String("alg", "ES384", "JWS `algorithm`: RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512 or EdDSA")
-	kid := fset.String("kid", "", "key `ID` (default: the key's RFC 7638 JWK thumbprint)")
-	out := fset.String("out", "", "write the private key (PKCS #8 PEM, mode 0600) to this `file`")
+	kid := fset.String("kid", "", "key `ID`, stored with the key (default: the key's RFC 7638 JWK thumbprint)")
+	out := fset.String("out", "", "write the private key (PKCS #8 PEM with a kid header, mode 0600) to this `file`")
 	force := fset.Bool("force", false, "replace -out if it exists")
 	if err := parseFlags(fset, args, e); err != nil {
 		return err
@@ -31,14 +31,15 @@ func runKeygen(args []string, e *env) error {
 	if *out == "" {
 		return usagef("-out is required")
 	}
-	key, err := jwtassert.GenerateKey(*alg)
-	if errors.Is(err, jwtassert.ErrUnsupportedAlgorithm) {
-		return usagef("unsupported -alg %q (want RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512 or EdDSA)", *alg)
-	}
+	algName, err := normalizeAlg(*alg, "-alg")
 	if err != nil {
 		return err
 	}
-	opts := jwtassert.Options{KeyID: *kid, Algorithm: *alg}
+	key, err := jwtassert.GenerateKey(algName)
+	if err != nil {
+		return err
+	}
+	opts := jwtassert.Options{KeyID: *kid, Algorithm: algName}
 	if opts.KeyID == "" {
 		if opts.KeyID, err = thumbprint(key.Public()); err != nil {
 			return err
@@ -48,7 +49,9 @@ func runKeygen(args []string, e *env) error {
 	if err != nil {
 		return err
 	}
-	pemBytes, err := jwtassert.EncodePEM(key)
+	// The key ID is stored with the key (a "kid" PEM header), so that
+	// jwks, token -key and the library's LoadPEMFile sign with it.
+	pemBytes, err := jwtassert.EncodePEMWithKeyID(key, signer.KeyID())
 	if err != nil {
 		return err
 	}

@@ -21,10 +21,11 @@ const loginExample = `	# Log in once; the refresh token goes to the OS keychain:
 		-client-id abc -scope "openid fhirUser offline_access patient/Patient.rs"`
 
 func runLogin(args []string, e *env) error {
-	fs := newFlagSet("login", connSynopsis+" [-auth-url URL] [-no-browser]", loginExample, e)
+	fs := newFlagSet("login", connSynopsis+" [-auth-url URL] [-no-browser] [-device [-device-auth-url URL]]", loginExample, e)
 	cf := addConnFlags(fs, true)
 	noBrowser := fs.Bool("no-browser", false, "only print the authorization URL; do not try to open a browser")
 	port := fs.Int("port", 0, "`port` of the redirect listener on 127.0.0.1 (default: any free port)")
+	device := addDeviceFlags(fs, e)
 	if err := parseFlags(fs, args, e); err != nil {
 		return err
 	}
@@ -37,6 +38,11 @@ func runLogin(args []string, e *env) error {
 	s, err := cf.settings(e)
 	if err != nil {
 		return err
+	}
+	if device.wanted(*noBrowser) {
+		if handled, err := runDeviceLogin(device, s, e); handled {
+			return err
+		}
 	}
 	if s.authURL == "" && s.fhirBase == "" {
 		return usagef("-auth-url or -fhir-base is required")
@@ -69,6 +75,7 @@ func runLogin(args []string, e *env) error {
 		Port:              *port,
 		Out:               e.stderr,
 		InsecureAllowHTTP: s.insecureHTTP,
+		DPoPKey:           cfg.DPoPKey,
 	}
 	if s.fhirBase != "" {
 		// SMART App Launch: the audience of the token is the FHIR server.

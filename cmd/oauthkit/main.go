@@ -22,6 +22,7 @@ type env struct {
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
+	stdin  io.Reader // nil: none
 }
 
 // usageError is a mistake on the command line: exit code 2.
@@ -38,13 +39,20 @@ var errHelpShown = errors.New("help shown")
 
 func commands() []command {
 	return []command{
-		{"token", "print an access token (for $(…) in scripts)", runToken},
-		{"header", "print an \"Authorization: Bearer …\" header line", runHeader},
+		{"token", "print an access token (for $(…) in scripts), or -o json with its expiry", runToken},
+		{"header", "print an \"Authorization: Bearer …\" header line (and a DPoP proof line with -dpop-key)", runHeaderDPoP},
 		{"get", "GET a URL with a token; the body goes to stdout", runGet},
+		{"request", "send any request with a token, curl-like (-X, -H, -d, -i)", runRequest},
+		{"info", "show a token's expiry, scope and (unverified) JWT claims", runInfo},
+		{"test", "exit 0 if the cached token is valid for the scopes, 1 if not", runTest},
+		{"reset", "delete the cached token", runReset},
+		{"logout", "revoke the cached token at the server and delete it", runLogout},
 		{"login", "log a person in (authorization code + PKCE) and keep the refresh token", runLogin},
 		{"keygen", "generate a private key and print its public JWK Set", runKeygen},
-		{"jwks", "print the public JWK Set of private key files", runJWKS},
+		{"jwks", "print (or -serve) the public JWK Set of private key files", runJWKS},
 		{"discover", "print a server's SMART configuration or RFC 8414 metadata", runDiscover},
+		{"version", "print the oauthkit and Go versions", runVersion},
+		{"completion", "print a bash or zsh completion script", runCompletion},
 	}
 }
 
@@ -55,7 +63,7 @@ func main() {
 // run executes the command line args (without the program name) and
 // returns the exit code: 0 on success, 1 on failure, 2 on a usage error.
 func run(args []string, stdout, stderr io.Writer) int {
-	return runEnv(args, &env{stdout: stdout, stderr: stderr, getenv: os.Getenv})
+	return runEnv(args, &env{stdout: stdout, stderr: stderr, getenv: os.Getenv, stdin: os.Stdin})
 }
 
 func runEnv(args []string, e *env) int {
@@ -88,7 +96,7 @@ func runEnv(args []string, e *env) int {
 			fmt.Fprintf(e.stderr, "oauthkit %s: %s\nRun 'oauthkit %s -h' for usage.\n", name, ue.msg, name)
 			return 2
 		default:
-			fmt.Fprintf(e.stderr, "oauthkit: %s\n", oneLine(err.Error()))
+			fmt.Fprintf(e.stderr, "oauthkit: %s\n", cleanMessage(err))
 			return 1
 		}
 	}

@@ -21,6 +21,7 @@ type profile struct {
 	Key          string   `json:"key,omitempty"`
 	KID          string   `json:"kid,omitempty"`
 	Alg          string   `json:"alg,omitempty"`
+	JKU          string   `json:"jku,omitempty"`
 	Auth         string   `json:"auth,omitempty"`
 	Scopes       []string `json:"scopes,omitempty"`
 	Grant        string   `json:"grant,omitempty"`

@@ -2,11 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"strings"
+	"time"
 	"unicode"
 
 	"golang.org/x/oauth2"
@@ -27,47 +27,78 @@ const tokenExample = `	# SMART Backend Services / Epic: a signed client assertio
 		-secret-file ~/.config/oauthkit/abc.secret -scope "read write"
 
 	# After 'oauthkit login': a fresh access token from the stored refresh token:
-	oauthkit token -grant refresh_token -profile mine`
+	oauthkit token -grant refresh_token -profile mine
+
+	# As JSON, with the expiry and whether it came from the cache:
+	oauthkit token -profile epic -o json | jq -r .expires_at`
 
 const headerExample = `	curl -H "$(oauthkit header -profile epic)" https://fhir.example.org/api/FHIR/R4/Patient/123`
 
-const getExample = `	oauthkit get -profile epic https://fhir.example.org/api/FHIR/R4/Patient?family=Smith
-
-	oauthkit get -token-url https://auth.example.com/token -client-id abc -key key.pem \
-		-scope system/Patient.rs https://fhir.example.com/fhir/Patient/p1 | jq .`
-
-// defaultAccept asks FHIR servers (which may default to XML) for JSON.
-const defaultAccept = "application/fhir+json, application/json;q=0.9, */*;q=0.8"
-
-// maxErrorBody is how much of a failed response's body is shown.
-const maxErrorBody = 512
-
 func runToken(args []string, e *env) error {
-	return printToken(args, e, "token", tokenExample, func(tok *oauth2.Token) string { return tok.AccessToken })
+	return printToken(args, e, "token", tokenExample, true)
 }
 
 func runHeader(args []string, e *env) error {
-	return printToken(args, e, "header", headerExample, func(tok *oauth2.Token) string {
-		return "Authorization: " + tok.Type() + " " + tok.AccessToken
-	})
+	return printToken(args, e, "header", headerExample, false)
 }
 
-// printToken gets a token and prints format(tok) on stdout.
-func printToken(args []string, e *env, name, example string, format func(*oauth2.Token) string) error {
+// tokenOutput is what "token -o json" prints.
+type tokenOutput struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	// ExpiresAt is RFC 3339 in UTC; null when the server gave no lifetime.
+	ExpiresAt *string `json:"expires_at"`
+	// Scope is the granted scope, when the server said.
+	Scope string `json:"scope,omitempty"`
+	// FromCache: the token was cached (memory, file or keychain), not
+	// fetched by this run.
+	FromCache bool `json:"from_cache"`
+}
+
+// printToken gets a token and prints it in the -o format (header: an
+// Authorization header line; the header command has no -o).
+func printToken(args []string, e *env, name, example string, withFormat bool) error {
 	fs := newFlagSet(name, connSynopsis, example, e)
 	cf := addConnFlags(fs, false)
+	format := "header"
+	if withFormat {
+		fs.StringVar(&format, "o", "bare", "output `format`: bare (the access token alone), header (an Authorization header line) or json (token, token_type, expires_at, scope, from_cache)")
+	}
 	if err := parseFlags(fs, args, e); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
+	switch format {
+	case "bare", "header", "json":
+	default:
+		return usagef("unknown -o %q (want bare, header or json)", format)
+	}
+	fetched := false
+	cf.onTokenChange = func(*oauth2.Token) { fetched = true }
 	return withTokenSource(cf, e, func(ctx context.Context, ts *oauthclient.TokenSource) error {
 		tok, err := ts.Token(ctx)
 		if err != nil {
 			return err
 		}
-		_, err = fmt.Fprintln(e.stdout, format(tok))
+		switch format {
+		case "header":
+			_, err = fmt.Fprintf(e.stdout, "Authorization: %s %s\n", tok.Type(), tok.AccessToken)
+		case "json":
+			out := tokenOutput{AccessToken: tok.AccessToken, TokenType: tok.Type(), FromCache: !fetched}
+			if !tok.Expiry.IsZero() {
+				at := tok.Expiry.UTC().Format(time.RFC3339)
+				out.ExpiresAt = &at
+			}
+			out.Scope, _ = tok.Extra("scope").(string)
+			var b []byte
+			if b, err = json.MarshalIndent(out, "", "  "); err == nil {
+				_, err = fmt.Fprintf(e.stdout, "%s\n", b)
+			}
+		default:
+			_, err = fmt.Fprintln(e.stdout, tok.AccessToken)
+		}
 		return err
 	})
 }
@@ -86,52 +117,8 @@ func withTokenSource(cf *connFlags, e *env, fn func(ctx context.Context, ts *oau
 	if err != nil {
 		return explain(ctx, err, s.timeout)
 	}
+	defer ts.Close()
 	return explain(ctx, fn(ctx, ts), s.timeout)
-}
-
-func runGet(args []string, e *env) error {
-	fs := newFlagSet("get", connSynopsis+" URL", getExample, e)
-	cf := addConnFlags(fs, false)
-	accept := fs.String("accept", defaultAccept, "Accept header `value`")
-	if err := parseFlags(fs, args, e); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		return usagef("want exactly one URL")
-	}
-	target := fs.Arg(0)
-	if u, err := url.Parse(target); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return usagef("%q is not an absolute http(s) URL", redactURL(target))
-	}
-	return withTokenSource(cf, e, func(ctx context.Context, ts *oauthclient.TokenSource) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
-		if err != nil {
-			return fmt.Errorf("GET %s: %w", redactURL(target), withoutURL(err))
-		}
-		if *accept != "" {
-			req.Header.Set("Accept", *accept)
-		}
-		resp, err := ts.Client(nil).Do(req)
-		if err != nil {
-			return fmt.Errorf("GET %s: %w", redactURL(target), withoutURL(err))
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode < 200 || resp.StatusCode > 299 {
-			b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-			msg := fmt.Sprintf("GET %s: %s", redactURL(target), resp.Status)
-			if c := resp.Header.Get("WWW-Authenticate"); c != "" {
-				msg += " (WWW-Authenticate: " + printable(c, 200) + ")"
-			}
-			if body := printable(string(b), maxErrorBody); body != "" {
-				msg += ": " + body
-			}
-			return fmt.Errorf("%s", msg)
-		}
-		if _, err := io.Copy(e.stdout, resp.Body); err != nil {
-			return fmt.Errorf("GET %s: read body: %w", redactURL(target), withoutURL(err))
-		}
-		return nil
-	})
 }
 
 // withoutURL strips the *url.Error wrappers that net/http puts around

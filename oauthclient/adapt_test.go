@@ -1,0 +1,188 @@
+package oauthclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+)
+
+// blockingSource is an oauth2.TokenSource whose Token waits for release.
+type blockingSource struct{ release chan struct{} }
+
+func (b blockingSource) Token() (*oauth2.Token, error) {
+	<-b.release
+	return &oauth2.Token{AccessToken: "tok-1", TokenType: "Bearer"}, nil
+}
+
+func TestFromOAuth2(t *testing.T) {
+	src := FromOAuth2(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "tok-7", TokenType: "Bearer"}))
+	tok, err := src.Token(context.Background())
+	if err != nil || tok.AccessToken != "tok-7" {
+		t.Fatalf("Token: %s, %v; want token #7", serial(tok), err)
+	}
+	// The Transport sends it.
+	var got string
+	rs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.Header.Get("Authorization")
+	}))
+	defer rs.Close()
+	resp, err := (&http.Client{Transport: &Transport{Source: src}}).Get(rs.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got != "Bearer tok-7" {
+		t.Errorf("resource server got %s, want Bearer with token #7", serial(strings.TrimPrefix(got, "Bearer ")))
+	}
+	for _, s := range []string{fmt.Sprintf("%v", src), fmt.Sprintf("%+v", src), fmt.Sprintf("%#v", src)} {
+		if strings.Contains(s, "tok-7") {
+			t.Error("formatting the adapter prints its token")
+		}
+	}
+}
+
+func TestFromOAuth2HonoursContext(t *testing.T) {
+	b := blockingSource{release: make(chan struct{})}
+	defer close(b.release)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := FromOAuth2(b).Token(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled: err = %v, want context.Canceled", err)
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := FromOAuth2(b).Token(ctx)
+		errc <- err
+	}()
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled while waiting: err = %v, want context.Canceled", err)
+	}
+}
+
+func TestFromOAuth2UnwrapsOwnSource(t *testing.T) {
+	srv := newTokenServer(t, func(w http.ResponseWriter, r *http.Request, n int64) { writeToken(w, n, 3600, nil) })
+	ts := newTS(t, Config{TokenURL: srv.URL})
+	if FromOAuth2(ts.OAuth2()) != Source(ts) {
+		t.Error("FromOAuth2(ts.OAuth2()) is not ts")
+	}
+}
+
+func TestFromOAuth2Errors(t *testing.T) {
+	failing := oauth2.ReuseTokenSource(nil, tokenSourceFunc(func() (*oauth2.Token, error) { return nil, errors.New("boom") }))
+	if _, err := FromOAuth2(failing).Token(context.Background()); err == nil || !strings.HasPrefix(err.Error(), "oauthclient: ") {
+		t.Errorf("err = %v, want an oauthclient error", err)
+	}
+	empty := tokenSourceFunc(func() (*oauth2.Token, error) { return &oauth2.Token{}, nil })
+	if _, err := FromOAuth2(empty).Token(context.Background()); err == nil {
+		t.Error("an empty token was accepted")
+	}
+}
+
+type tokenSourceFunc func() (*oauth2.Token, error)
+
+func (f tokenSourceFunc) Token() (*oauth2.Token, error) { return f() }
+
+// formCheck records how a token request authenticated the client.
+type formCheck struct {
+	basic, post bool
+	form        url.Values
+}
+
+func checkingServer(t *testing.T, got *formCheck, extra map[string]any) *tokenServer {
+	return newTokenServer(t, func(w http.ResponseWriter, r *http.Request, n int64) {
+		id, secret, ok := r.BasicAuth()
+		got.basic = ok && id == "client-1" && secret == "s3cret"
+		got.post = r.PostForm.Get("client_id") == "client-1" && r.PostForm.Get("client_secret") == "s3cret"
+		got.form = r.PostForm
+		writeToken(w, n, 3600, extra)
+	})
+}
+
+func TestNewFromClientCredentials(t *testing.T) {
+	for _, tt := range []struct {
+		name             string
+		style            oauth2.AuthStyle
+		wantBasic, wantP bool
+	}{
+		{"in header", oauth2.AuthStyleInHeader, true, false},
+		{"in params", oauth2.AuthStyleInParams, false, true},
+		{"auto detect", oauth2.AuthStyleAutoDetect, true, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var got formCheck
+			srv := checkingServer(t, &got, nil)
+			ts, err := NewFromClientCredentials(&clientcredentials.Config{
+				ClientID: "client-1", ClientSecret: "s3cret", TokenURL: srv.URL,
+				Scopes: []string{"a", "b"}, EndpointParams: url.Values{"audience": {"api"}}, AuthStyle: tt.style,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ts.Close()
+			if _, err := ts.Token(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if got.basic != tt.wantBasic || got.post != tt.wantP {
+				t.Errorf("basic %v, post %v; want %v, %v", got.basic, got.post, tt.wantBasic, tt.wantP)
+			}
+			if got.form.Get("grant_type") != "client_credentials" || got.form.Get("scope") != "a b" || got.form.Get("audience") != "api" {
+				t.Errorf("form: grant %q scope %q audience %q", got.form.Get("grant_type"), got.form.Get("scope"), got.form.Get("audience"))
+			}
+		})
+	}
+	if _, err := NewFromClientCredentials(nil); err == nil {
+		t.Error("nil config accepted")
+	}
+}
+
+func TestNewFromOAuth2Config(t *testing.T) {
+	var got formCheck
+	srv := checkingServer(t, &got, map[string]any{"refresh_token": "rt-2"})
+	cfg := &oauth2.Config{ClientID: "client-1", ClientSecret: "s3cret", Scopes: []string{"openid"},
+		Endpoint: oauth2.Endpoint{TokenURL: srv.URL, AuthStyle: oauth2.AuthStyleInParams}}
+	// A valid token is used as is.
+	ts, err := NewFromOAuth2Config(cfg, &oauth2.Token{AccessToken: "tok-0", RefreshToken: "rt-1", Expiry: time.Now().Add(time.Hour)}, "user-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ts.Close()
+	tok, err := ts.Token(context.Background())
+	if err != nil || tok.AccessToken != "tok-0" || srv.requests() != 0 {
+		t.Fatalf("Token: %s, %v, %d requests; want token #0 without a request", serial(tok), err, srv.requests())
+	}
+	if ts.CacheKey() != "user-1" {
+		t.Errorf("CacheKey = %q, want user-1", ts.CacheKey())
+	}
+	// An expired one is refreshed with the refresh token, client_secret_post.
+	ts2, err := NewFromOAuth2Config(cfg, &oauth2.Token{AccessToken: "tok-0", RefreshToken: "rt-1", Expiry: time.Now().Add(-time.Minute)}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ts2.Close()
+	tok, err = ts2.Token(context.Background())
+	if err != nil || tok.AccessToken != "tok-1" {
+		t.Fatalf("Token: %s, %v; want token #1", serial(tok), err)
+	}
+	if !got.post || got.basic || got.form.Get("grant_type") != "refresh_token" || got.form.Get("refresh_token") != "rt-1" {
+		t.Errorf("refresh request: post %v basic %v grant %q, refresh token sent %v", got.post, got.basic, got.form.Get("grant_type"), got.form.Get("refresh_token") == "rt-1")
+	}
+	for _, bad := range []*oauth2.Token{nil, {}} {
+		if _, err := NewFromOAuth2Config(cfg, bad, ""); err == nil {
+			t.Error("empty token accepted")
+		}
+	}
+	if _, err := NewFromOAuth2Config(nil, &oauth2.Token{AccessToken: "x"}, ""); err == nil {
+		t.Error("nil config accepted")
+	}
+}
