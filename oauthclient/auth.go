@@ -146,14 +146,34 @@ type PrivateKeyJWT struct {
 	Signer AssertionSigner
 	// Audience overrides the aud claim. Optional; default the token URL.
 	Audience string
-	// Lifetime of the assertion. Optional; default jwtassert.DefaultLifetime.
+	// Lifetime of the assertion. Optional; default jwtassert.DefaultLifetime
+	// (4 minutes). At most MaxAssertionLifetime unless AllowLongLifetime.
 	Lifetime time.Duration
+	// AllowLongLifetime allows a Lifetime over MaxAssertionLifetime, for
+	// servers known to accept it. Epic and SMART Backend Services reject
+	// such assertions, answering only invalid_client. Optional.
+	AllowLongLifetime bool
 }
+
+// MaxAssertionLifetime is the longest client assertion lifetime
+// PrivateKeyJWT accepts without AllowLongLifetime: SMART Backend Services
+// (and Epic) reject assertions whose exp is more than five minutes ahead.
+const MaxAssertionLifetime = 5 * time.Minute
+
+// keyIDer is implemented by signers that know their key ID
+// (*jwtassert.Signer).
+type keyIDer interface{ KeyID() string }
+
+// currentSigner is implemented by key sets (*jwtassert.KeySet).
+type currentSigner interface{ Current() *jwtassert.Signer }
 
 // Apply implements ClientAuth.
 func (a PrivateKeyJWT) Apply(r *AuthRequest) error {
 	if a.Signer == nil {
 		return errors.New("oauthclient: PrivateKeyJWT: nil Signer")
+	}
+	if err := a.checkLifetime(); err != nil {
+		return err
 	}
 	aud := a.Audience
 	if aud == "" {
@@ -169,9 +189,37 @@ func (a PrivateKeyJWT) Apply(r *AuthRequest) error {
 	return nil
 }
 
+// validate checks the signer and lifetime when the TokenSource is built, so
+// that a missing key ID or a lifetime the server would reject fails at once
+// rather than at the first token request.
 func (a PrivateKeyJWT) validate() error {
-	if a.Signer == nil {
+	if a.Signer == nil || isNilPointer(a.Signer) {
 		return errors.New("oauthclient: PrivateKeyJWT.Signer is required")
+	}
+	if err := a.checkLifetime(); err != nil {
+		return err
+	}
+	kid, known := "", false
+	switch s := a.Signer.(type) {
+	case currentSigner:
+		if cur := s.Current(); cur != nil {
+			kid = cur.KeyID()
+		}
+		known = true
+	case keyIDer:
+		kid, known = s.KeyID(), true
+	}
+	if known && kid == "" {
+		return fmt.Errorf("oauthclient: PrivateKeyJWT.Signer has no key ID; servers pick the verification key by kid: %w", jwtassert.ErrMissingKeyID)
+	}
+	return nil
+}
+
+// checkLifetime refuses a lifetime over MaxAssertionLifetime unless
+// AllowLongLifetime is set.
+func (a PrivateKeyJWT) checkLifetime() error {
+	if a.Lifetime > MaxAssertionLifetime && !a.AllowLongLifetime {
+		return fmt.Errorf("oauthclient: PrivateKeyJWT.Lifetime %s is over %s, which SMART Backend Services and Epic reject (set AllowLongLifetime to send it anyway)", a.Lifetime, MaxAssertionLifetime)
 	}
 	return nil
 }

@@ -3,7 +3,9 @@ package oauthclient_test
 // Benchmarks of oauthclient against golang.org/x/oauth2, side by side in one
 // run: every benchmark has the sub-benchmarks "ours" (this package) and
 // "xoauth2" (golang.org/x/oauth2); BenchmarkExpiryBoundary also has a
-// "static" baseline.
+// "static" baseline, and the hot-path benchmarks a "limit" transport that
+// does only what any correct token transport must (limitTransport).
+// The multi-tenant benchmarks are in tenancy_bench_test.go.
 //
 //	go test -run='^$' -bench='HotPath' -benchmem ./oauthclient
 //	go test -run='^$' -bench='ExpiryBoundary|Outage|ColdStampede' -benchtime=1x ./oauthclient
@@ -167,23 +169,60 @@ func (benchAuthCheckRoundTripper) RoundTrip(r *http.Request) (*http.Response, er
 	return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody}, nil
 }
 
-// hotPathTransports returns, for each library, a transport over a no-op
-// base whose token source already holds a valid one-hour token.
+// limitTransport is the lower bound for any token transport: it does only
+// what a correct one must do per request (RoundTripper contract: never
+// modify the caller's request): a shallow copy of the request with its own
+// header map, an Authorization value computed once, and the base call. It
+// looks up no token, so it never expires and never refreshes.
+type limitTransport struct {
+	header []string // "Bearer …", computed once, never modified
+	base   http.RoundTripper
+}
+
+func newLimitTransport(token string, base http.RoundTripper) *limitTransport {
+	return &limitTransport{header: []string{"Bearer " + token}, base: base}
+}
+
+func (t *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	r := new(http.Request)
+	*r = *req
+	h := make(http.Header, len(req.Header)+1)
+	for k, v := range req.Header {
+		h[k] = v
+	}
+	h["Authorization"] = t.header
+	r.Header = h
+	return t.base.RoundTrip(r)
+}
+
+// hotPathNames are the sub-benchmarks of the hot-path benchmarks, in order.
+var hotPathNames = []string{"ours", "xoauth2", "limit"}
+
+// benchNop is a no-op base transport answering 200.
+func benchNop() benchNopRoundTripper {
+	return benchNopRoundTripper{resp: &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: http.NoBody}}
+}
+
+// hotPathTransports returns, for each library and for limitTransport, a
+// transport over a no-op base whose token source already holds a valid
+// one-hour token.
 func hotPathTransports(b *testing.B) map[string]http.RoundTripper {
 	b.Helper()
 	ts := newBenchTokenServer(b, 0, 3600, 0)
 	ours := newOurs(b, ts)
 	xsrc := newXOAuth2(b, ts)
-	nop := benchNopRoundTripper{resp: &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: http.NoBody}}
+	nop := benchNop()
 	rts := map[string]http.RoundTripper{
 		"ours":    &oauthclient.Transport{Source: ours, Base: nop},
 		"xoauth2": &oauth2.Transport{Source: xsrc, Base: nop},
+		"limit":   newLimitTransport("limit-token", nop),
 	}
 	// Pre-warm both sources and check that each transport sets the header.
 	req := hotPathRequest(b)
 	for name, rt := range map[string]http.RoundTripper{
 		"ours":    &oauthclient.Transport{Source: ours, Base: benchAuthCheckRoundTripper{}},
 		"xoauth2": &oauth2.Transport{Source: xsrc, Base: benchAuthCheckRoundTripper{}},
+		"limit":   newLimitTransport("limit-token", benchAuthCheckRoundTripper{}),
 	} {
 		if _, err := rt.RoundTrip(req); err != nil {
 			b.Fatalf("%s: pre-warm: %v", name, err)
@@ -205,10 +244,11 @@ func hotPathRequest(b *testing.B) *http.Request {
 }
 
 // BenchmarkHotPath measures one RoundTrip with a valid cached token over a
-// no-op base transport: the per-request cost each library adds.
+// no-op base transport: the per-request cost each library adds, next to
+// the lower bound (limit).
 func BenchmarkHotPath(b *testing.B) {
 	rts := hotPathTransports(b)
-	for _, name := range []string{"ours", "xoauth2"} {
+	for _, name := range hotPathNames {
 		rt := rts[name]
 		b.Run(name, func(b *testing.B) {
 			req := hotPathRequest(b)
@@ -228,7 +268,7 @@ func BenchmarkHotPath(b *testing.B) {
 // load.
 func BenchmarkHotPathParallel(b *testing.B) {
 	rts := hotPathTransports(b)
-	for _, name := range []string{"ours", "xoauth2"} {
+	for _, name := range hotPathNames {
 		rt := rts[name]
 		b.Run(name, func(b *testing.B) {
 			req := hotPathRequest(b)

@@ -1,6 +1,7 @@
 package oauthclient
 
 import (
+	"crypto"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,7 +24,8 @@ type Config struct {
 	// ClientID is the OAuth client identifier. Required.
 	ClientID string
 	// Auth authenticates the client: ClientSecretBasic, ClientSecretPost,
-	// PrivateKeyJWT or NoClientAuth. Optional; default NoClientAuth.
+	// PrivateKeyJWT, TLSClientAuth, SelfSignedTLSClientAuth or
+	// NoClientAuth. Optional; default NoClientAuth.
 	Auth ClientAuth
 	// Grant obtains tokens: ClientCredentials, JWTBearer, RefreshToken,
 	// TokenExchange or Password. Optional; default ClientCredentials.
@@ -91,12 +93,36 @@ type Config struct {
 	// sources. Optional; default DefaultRefreshLimiter (16 at once per
 	// process).
 	RefreshLimiter *RefreshLimiter
+	// Origins binds the token to the resource servers it is for: when set,
+	// the Transport of Client adds the token only to requests whose origin
+	// (scheme, host and port; any path in an entry is ignored) is listed,
+	// and sends every other request without it, so a URL from a response
+	// (a Bulk Data file on a storage host, a Bundle link to another server)
+	// never receives it. Optional; empty: any https or loopback origin, as
+	// golang.org/x/oauth2 does (set it whenever the resource server is known).
+	Origins []string
+	// Observer receives fetch, token-request, cache, lock and 401 events
+	// for metrics and traces (see package oauthclient/otelauth). Optional.
+	Observer Observer
 	// RevocationURL is the RFC 7009 revocation endpoint used by Revoke.
 	// Optional.
 	RevocationURL string
 	// InsecureAllowHTTP allows plain http:// token and revocation URLs to
 	// non-loopback hosts. It MUST NOT be used outside tests on isolated networks.
 	InsecureAllowHTTP bool
+	// DPoPKey, when set, sender-constrains tokens with DPoP (RFC 9449):
+	// every token request and every request of the Transport carries a
+	// fresh proof signed with it (ECDSA P-256/384/521 → ES256/384/512,
+	// Ed25519 → EdDSA, RSA → PS256), with the server's last nonce; a
+	// use_dpop_nonce answer is retried once with the new nonce. A server
+	// that answers a DPoP request with a Bearer token issued an unbound
+	// token: it is used as a bearer token (RFC 9449 §5 leaves that to the
+	// client). Cache entries record the key's thumbprint: a source with
+	// another key (or none) never uses a DPoP-bound access token from the
+	// cache and never sends a refresh token obtained with another key
+	// (ErrDPoPKeyMismatch). Without a key, a DPoP-bound token is refused
+	// (ErrDPoPNotConfigured). Optional; nil: bearer tokens.
+	DPoPKey crypto.Signer
 }
 
 // String describes the configuration without secrets: no credentials, and
@@ -154,6 +180,12 @@ func (c *Config) validate() error {
 			return fmt.Errorf("oauthclient: Config.EndpointParams must not carry %q; use Auth or Grant", k)
 		}
 	}
+	if _, err := parseOrigins(c.Origins); err != nil {
+		return err
+	}
+	if _, err := newDPoPProver(c.DPoPKey); err != nil {
+		return err
+	}
 	if c.RefreshWindow < 0 || c.RefreshWindow >= 1 {
 		return errors.New("oauthclient: Config.RefreshWindow must be in [0, 1)")
 	}
@@ -178,6 +210,9 @@ func (c *Config) validate() error {
 func (c Config) withDefaults() Config {
 	if c.Auth == nil {
 		c.Auth = NoClientAuth{}
+	}
+	if ca, ok := c.Auth.(certificateAuth); ok {
+		c.HTTPClient = withCertificate(c.HTTPClient, ca.certificate())
 	}
 	if c.Grant == nil {
 		c.Grant = ClientCredentials{}

@@ -26,6 +26,7 @@ type SMARTConfiguration struct {
 	IntrospectionEndpoint                    string   `json:"introspection_endpoint,omitempty"`
 	ManagementEndpoint                       string   `json:"management_endpoint,omitempty"`
 	RegistrationEndpoint                     string   `json:"registration_endpoint,omitempty"`
+	DeviceAuthorizationEndpoint              string   `json:"device_authorization_endpoint,omitempty"` // RFC 8628 §4
 	GrantTypesSupported                      []string `json:"grant_types_supported,omitempty"`
 	TokenEndpointAuthMethodsSupported        []string `json:"token_endpoint_auth_methods_supported,omitempty"`
 	TokenEndpointAuthSigningAlgValuesSupport []string `json:"token_endpoint_auth_signing_alg_values_supported,omitempty"`
@@ -45,6 +46,7 @@ type ServerMetadata struct {
 	RegistrationEndpoint                   string   `json:"registration_endpoint,omitempty"`
 	RevocationEndpoint                     string   `json:"revocation_endpoint,omitempty"`
 	IntrospectionEndpoint                  string   `json:"introspection_endpoint,omitempty"`
+	DeviceAuthorizationEndpoint            string   `json:"device_authorization_endpoint,omitempty"` // RFC 8628 §4
 	ScopesSupported                        []string `json:"scopes_supported,omitempty"`
 	ResponseTypesSupported                 []string `json:"response_types_supported,omitempty"`
 	GrantTypesSupported                    []string `json:"grant_types_supported,omitempty"`
@@ -53,6 +55,24 @@ type ServerMetadata struct {
 	CodeChallengeMethodsSupported          []string `json:"code_challenge_methods_supported,omitempty"`
 	DPoPSigningAlgValuesSupported          []string `json:"dpop_signing_alg_values_supported,omitempty"`
 	AuthorizationResponseIssParamSupported bool     `json:"authorization_response_iss_parameter_supported,omitempty"`
+	// TLSClientCertificateBoundAccessTokens and MTLSEndpointAliases are
+	// RFC 8705 §3.3 and §5: endpoints to use with a client certificate.
+	TLSClientCertificateBoundAccessTokens bool              `json:"tls_client_certificate_bound_access_tokens,omitempty"`
+	MTLSEndpointAliases                   map[string]string `json:"mtls_endpoint_aliases,omitempty"`
+}
+
+// TokenEndpointFor returns the token endpoint a client authenticating with
+// auth should use: the mtls_endpoint_aliases token endpoint (RFC 8705 §5)
+// for TLSClientAuth and SelfSignedTLSClientAuth when the server names one,
+// else TokenEndpoint.
+func (m *ServerMetadata) TokenEndpointFor(auth ClientAuth) string {
+	switch auth.(type) {
+	case TLSClientAuth, *TLSClientAuth, SelfSignedTLSClientAuth, *SelfSignedTLSClientAuth:
+		if alias := m.MTLSEndpointAliases["token_endpoint"]; alias != "" {
+			return alias
+		}
+	}
+	return m.TokenEndpoint
 }
 
 // ErrDiscovery wraps every discovery failure.
@@ -67,8 +87,17 @@ const maxMetadataSize = 1 << 20
 // under oauth2.HTTPClient, else http.DefaultClient; its redirect policy is
 // applied after discovery's own, which refuses every redirect that leaves
 // https (an error wrapping ErrInsecureURL). Error texts show URLs without
-// their query.
+// their query. DiscoverSMARTWithClient takes the client as an argument.
 func DiscoverSMART(ctx context.Context, fhirBase string) (*SMARTConfiguration, error) {
+	return DiscoverSMARTWithClient(ctx, nil, fhirBase)
+}
+
+// DiscoverSMARTWithClient is DiscoverSMART with the HTTP client given: hc
+// (nil: the one stored in ctx under oauth2.HTTPClient, else
+// http.DefaultClient). hc is not modified: discovery uses a copy whose
+// redirect policy first refuses every redirect that leaves https, then
+// applies hc's own.
+func DiscoverSMARTWithClient(ctx context.Context, hc *http.Client, fhirBase string) (*SMARTConfiguration, error) {
 	// Over plain http, anyone on the path could name their own token
 	// endpoint and receive the client's credentials.
 	if err := checkURL(fhirBase, false); err != nil {
@@ -84,7 +113,7 @@ func DiscoverSMART(ctx context.Context, fhirBase string) (*SMARTConfiguration, e
 		bu.RawPath = strings.TrimRight(bu.RawPath, "/") + wellKnown
 	}
 	bu.Fragment, bu.RawFragment = "", ""
-	body, err := getJSON(ctx, bu.String())
+	body, err := getJSON(ctx, hc, bu.String())
 	if err != nil {
 		return nil, err
 	}
@@ -113,8 +142,16 @@ func ParseSMARTConfiguration(body []byte) (*SMARTConfiguration, error) {
 // path), falling back to OpenID Connect discovery
 // ({issuer}/.well-known/openid-configuration), and checks that the
 // document's issuer is exactly issuer (RFC 8414 §3.3). The HTTP client and
-// the redirect policy are those of DiscoverSMART.
+// the redirect policy are those of DiscoverSMART; DiscoverServerWithClient
+// takes the client as an argument.
 func DiscoverServer(ctx context.Context, issuer string) (*ServerMetadata, error) {
+	return DiscoverServerWithClient(ctx, nil, issuer)
+}
+
+// DiscoverServerWithClient is DiscoverServer with the HTTP client given: hc
+// (nil: the one stored in ctx under oauth2.HTTPClient, else
+// http.DefaultClient), used as DiscoverSMARTWithClient uses it.
+func DiscoverServerWithClient(ctx context.Context, hc *http.Client, issuer string) (*ServerMetadata, error) {
 	iu, err := url.Parse(issuer)
 	if err != nil || iu.Host == "" || iu.RawQuery != "" || iu.Fragment != "" {
 		return nil, fmt.Errorf("%w: issuer must be an absolute URL without query or fragment", ErrDiscovery)
@@ -127,7 +164,7 @@ func DiscoverServer(ctx context.Context, issuer string) (*ServerMetadata, error)
 	oidc := strings.TrimRight(issuer, "/") + "/.well-known/openid-configuration"
 	var firstErr error
 	for _, u := range []string{rfc8414, oidc} {
-		body, err := getJSON(ctx, u)
+		body, err := getJSON(ctx, hc, u)
 		if err != nil {
 			if firstErr == nil {
 				firstErr = err
@@ -174,11 +211,14 @@ func httpClientFrom(ctx context.Context) *http.Client {
 	return http.DefaultClient
 }
 
-// discoveryClient returns a copy of the ctx's client whose redirect policy
+// discoveryClient returns a copy of hc (nil: the ctx's client) whose redirect policy
 // is checkDiscoveryRedirect followed by the caller's own (or net/http's
 // default limit of 10 redirects). The caller's client is not changed.
-func discoveryClient(ctx context.Context) *http.Client {
-	c := *httpClientFrom(ctx)
+func discoveryClient(ctx context.Context, hc *http.Client) *http.Client {
+	if hc == nil {
+		hc = httpClientFrom(ctx)
+	}
+	c := *hc
 	callers := c.CheckRedirect
 	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
 		if err := checkDiscoveryRedirect(req, via); err != nil {
@@ -225,14 +265,14 @@ func (e *insecureRedirectError) Error() string {
 
 func (e *insecureRedirectError) Unwrap() error { return ErrInsecureURL }
 
-func getJSON(ctx context.Context, u string) ([]byte, error) {
+func getJSON(ctx context.Context, hc *http.Client, u string) ([]byte, error) {
 	shown := tokenendpoint.RedactURL(u)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w: GET %s: %w", ErrDiscovery, shown, tokenendpoint.RedactURLError(err))
 	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := discoveryClient(ctx).Do(req)
+	resp, err := discoveryClient(ctx, hc).Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrDiscovery, tokenendpoint.RedactURLError(err))
 	}

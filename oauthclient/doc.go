@@ -28,17 +28,36 @@
 //
 // # Token lifecycle
 //
-// A token is fresh until its early-refresh window, which starts
-// RefreshWindow (default 25 %) of its lifetime before it stops being used,
-// and is never longer than MaxRefreshWindow (default 5 minutes). Inside the
-// window callers keep getting the current token at once and one background
-// refresh runs; a failed background refresh never replaces a still-valid
-// token and is tried again on the backoff schedule. A token stops being
-// used ExpiryLeeway before it expires (default a tenth of its lifetime,
-// between 1 s and 10 s, at most half of it), and its lifetime counts from
-// when the request was sent. So a 1-hour token is refreshed in the
-// background at 54m50s and a 4-second token is reused for 2 s, then
-// refreshed in the background; neither makes callers wait.
+// A token stops being used ExpiryLeeway before it expires (default a tenth
+// of its lifetime, between 1 s and 10 s, at most half of it), and its
+// lifetime counts from when the request was sent. Its early-refresh window
+// is RefreshWindow (default 25 %) of its whole lifetime, at most
+// MaxRefreshWindow (default 5 minutes), ending where the leeway begins. The
+// token's refresh moment is drawn uniformly from the first half of that
+// window, so tokens obtained together (a restart, a deploy) are refreshed
+// spread out and stay spread. From its refresh moment on, callers keep
+// getting the current token at once while one background refresh runs; a
+// failed background refresh never replaces a still-valid token and is
+// tried again on the backoff schedule. So a 1-hour token is refreshed in the
+// background between 54m50s and 57m20s and a 4-second token between 2 s and
+// 2.5 s; neither makes callers wait.
+//
+// The rule for sources nobody is asking: a token that was handed out during
+// its lifetime is refreshed at its refresh moment by a timer (a runtime
+// timer, not a goroutine) even if no request comes, so the next caller of a
+// quiet tenant does not wait; a token nobody used is left to expire, so an
+// idle source makes no token requests until it is used again. With the real
+// clock the hot path reads no clock at all: the timer marks the token stale
+// at its refresh moment. With Config.Now set (tests), the clock is read on
+// every call and no timer runs.
+//
+// Background refreshes of all sources that share a RefreshLimiter
+// (DefaultRefreshLimiter unless Config.RefreshLimiter is set) run at most
+// its bound at once, queued rather than parked in goroutines; a fetch that
+// callers wait for never waits for the limiter. Engines serving many
+// tenants should also give the token endpoint an http.Client whose
+// Transport keeps more idle connections per host than net/http's default
+// of 2.
 //
 // When the server sends no expires_in, the access token is treated as
 // opaque but for one thing: if it is a JWT, its exp claim (unverified) is
@@ -46,8 +65,13 @@
 // rejects it with 401, when the Transport fetches a new one.
 //
 // Token-endpoint calls are retried on 5xx, 429 and network errors with
-// exponential backoff and jitter, honouring Retry-After (see RetryPolicy);
-// other 4xx errors are permanent. One fetch is in flight per TokenSource
+// exponential backoff and jitter, honouring Retry-After up to
+// RetryPolicy.MaxRetryAfter whichever its form; other 4xx errors are
+// permanent. One backoff schedule serves retries, the waits between failed
+// fetches and the replacement of tokens a resource server keeps rejecting:
+// once a token fetched moments ago (never accepted by a resource server) is
+// rejected again, replacements follow the schedule and callers get the 401
+// meanwhile. A token that arrives already expired counts as a failed fetch. One fetch is in flight per TokenSource
 // (and per cache key across processes when the cache is a
 // tokencache.Locker); every waiter selects on its own context. After a
 // failed fetch, callers get the same error without a new request for a
@@ -77,5 +101,37 @@
 // The Transport never attaches the token to a redirect that leaves the
 // origin of the original request, and retries a request after a 401 only
 // once and only when its body can be replayed. Token-endpoint responses are
-// read through a 1 MiB limit; discovery documents likewise.
+// read through a 1 MiB limit; discovery documents likewise. Hosts are
+// compared as net/http dials them (IDNA ASCII form). Config.Origins binds a
+// source's token to the resource servers it is for: the Transport then sends
+// every request for another origin without it. Text kept from a token
+// endpoint's answer is stripped of every credential the request sent.
+//
+// # The persistent tier and its guarantees
+//
+// The newest refresh token lives in one place per source, apart from the
+// access token: a 401, Invalidate or a cache that cannot be written never
+// makes the source fall back to an older refresh token. With a
+// tokencache.LeaseLocker (Redis), writes are fenced by the lock service
+// rather than ordered by host clocks, and right before a refresh token is
+// sent the lease is extended to the request's deadline (Lease.Hold); a
+// holder that cannot confirm its lease does not send. A cache that does not
+// answer within CacheTimeout is left alone for 30 s (memory only, with a
+// warning). A cache key names whose token it is; a shared cache without an
+// identity the grant can name needs Config.CacheKey.
+//
+// # Sender-constrained tokens
+//
+// With Config.DPoPKey, every token request and every request through the
+// Transport carries a fresh DPoP proof (RFC 9449: jti, htm, htu without
+// query, iat, ath, and the server's nonce when one is known); a
+// use_dpop_nonce answer is retried once, at the token endpoint with a new
+// client assertion, at a resource only if the body can be replayed. Nonces
+// are remembered per origin. Cache entries record the key's thumbprint: a
+// source with another key never uses a bound access or refresh token from
+// the cache (ErrDPoPKeyMismatch). A Bearer answer to a DPoP request is used
+// as a bearer token (RFC 9449 §5). TLSClientAuth and SelfSignedTLSClientAuth
+// (RFC 8705) authenticate with a client certificate, which the token
+// endpoint client and Client present, so certificate-bound tokens work end
+// to end.
 package oauthclient

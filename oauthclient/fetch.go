@@ -3,9 +3,12 @@ package oauthclient
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/oauthkit/oauthkit/internal/tokenendpoint"
@@ -25,6 +28,10 @@ type fetcher struct {
 	hc    *http.Client
 	sched *schedule
 	log   *slog.Logger
+	obs   observer
+	// dpop signs DPoP proofs (nil: no DPoP); made on first use by prover.
+	dpop     *dpopProver
+	dpopOnce sync.Once
 }
 
 // fetchRequest is what one fetch needs from its caller.
@@ -52,6 +59,9 @@ func (f *fetcher) fetch(ctx context.Context, r fetchRequest) (*tokenendpoint.Tok
 		if err != nil {
 			return nil, time.Time{}, err
 		}
+		if err := f.checkBinding(r.prev, req); err != nil {
+			return nil, time.Time{}, err
+		}
 		if r.hold != nil && req.Form.Has("refresh_token") {
 			if err := r.hold(ctx); err != nil {
 				return nil, time.Time{}, err
@@ -59,11 +69,13 @@ func (f *fetcher) fetch(ctx context.Context, r fetchRequest) (*tokenendpoint.Tok
 		}
 		f.log.Debug("oauthclient: token request", "token_url", redactURL(f.cfg.TokenURL), "grant", req.Form.Get("grant_type"), "attempt", attempt)
 		issued := f.cfg.Now()
-		tok, err := tokenendpoint.Do(ctx, f.hc, req, f.cfg.Now)
+		tok, err := postToken(ctx, f.hc, f.prover(), req, func() (*tokenendpoint.Request, error) { return f.build(ctx, r.prev) }, f.cfg.Now)
 		if err == nil {
+			f.report(ctx, req, attempt, issued, nil)
 			return tok, issued, nil
 		}
-		err = f.classify(err)
+		err = f.classify(tokenError(err))
+		f.report(ctx, req, attempt, issued, err)
 		if !retryable(err) || attempt >= pol.MaxAttempts || f.cfg.Now().Sub(start) >= pol.MaxElapsed {
 			return nil, time.Time{}, err
 		}
@@ -79,6 +91,26 @@ func (f *fetcher) fetch(ctx context.Context, r fetchRequest) (*tokenendpoint.Tok
 			return nil, time.Time{}, err
 		}
 	}
+}
+
+// report tells the observer about one token request.
+func (f *fetcher) report(ctx context.Context, req *tokenendpoint.Request, attempt int, start time.Time, err error) {
+	if f.obs.o == nil {
+		return
+	}
+	e := TokenRequestEvent{Grant: req.Form.Get("grant_type"), TokenURL: redactURL(f.cfg.TokenURL), ClientID: f.cfg.ClientID,
+		Attempt: attempt, Start: start, Duration: f.cfg.Now().Sub(start), Outcome: RequestOK, StatusCode: http.StatusOK}
+	if err != nil {
+		e.Outcome, e.StatusCode = RequestPermanent, 0
+		if retryable(err) {
+			e.Outcome = RequestTemporary
+		}
+		var te *TokenError
+		if errors.As(err, &te) {
+			e.StatusCode, e.ErrorCode = te.StatusCode, te.ErrorCode
+		}
+	}
+	f.obs.tokenRequest(ctx, e)
 }
 
 // sleep waits d, or until ctx is done or gone is closed.
@@ -126,4 +158,59 @@ func (f *fetcher) classify(err error) error {
 		return &reauthError{te: te}
 	}
 	return err
+}
+
+// postToken sends one token request, req, with a DPoP proof when p is set.
+// An answer use_dpop_nonce that carries a new DPoP-Nonce is retried once,
+// with the nonce, on a request made anew by rebuild (a fresh client
+// assertion: servers refuse a replayed jti). Every DPoP-Nonce the token
+// endpoint sends is remembered. A DPoP-bound token without p is refused
+// with ErrDPoPNotConfigured. Errors are the internal token-endpoint
+// errors, for the caller to convert. A Bearer token issued to a DPoP request is
+// accepted as a bearer token (RFC 9449 §5 leaves that to the client).
+func postToken(ctx context.Context, hc *http.Client, p *dpopProver, req *tokenendpoint.Request, rebuild func() (*tokenendpoint.Request, error), now func() time.Time) (*tokenendpoint.Token, error) {
+	for try := 0; ; try++ {
+		var scope, sent string
+		if p != nil {
+			u, err := url.Parse(req.URL)
+			if err != nil {
+				return nil, fmt.Errorf("oauthclient: token URL: %w", tokenendpoint.RedactURLError(err))
+			}
+			scope = nonceScope(u, true)
+			sent = p.nonce(scope)
+			proof, err := p.proof(http.MethodPost, u, "", sent, now())
+			if err != nil {
+				return nil, err
+			}
+			if req.Header == nil {
+				req.Header = http.Header{}
+			}
+			req.Header.Set("DPoP", proof)
+		}
+		resp, err := tokenendpoint.Post(ctx, hc, req)
+		if err != nil {
+			return nil, err
+		}
+		fresh := p != nil && p.remember(scope, resp.Header) && p.nonce(scope) != sent
+		tok, err := resp.Parse()
+		var te *tokenendpoint.Error
+		if errors.As(err, &te) {
+			if te.ErrorCode == "use_dpop_nonce" && fresh && try == 0 && rebuild != nil {
+				if req, err = rebuild(); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+				te.RetryAfter, _ = tokenendpoint.RetryAfter(resp.Header, now())
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+		if isDPoPType(tok.TokenType) && p == nil {
+			return nil, &tokenendpoint.Error{StatusCode: resp.StatusCode, Err: ErrDPoPNotConfigured}
+		}
+		return tok, nil
+	}
 }

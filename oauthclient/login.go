@@ -2,6 +2,7 @@ package oauthclient
 
 import (
 	"context"
+	"crypto"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -56,6 +57,11 @@ type LoginConfig struct {
 	// InsecureAllowHTTP allows http:// endpoints to non-loopback hosts.
 	// It MUST NOT be used outside tests on isolated networks.
 	InsecureAllowHTTP bool
+	// DPoPKey, when set, binds the login to a DPoP key (RFC 9449): the
+	// authorization request carries its thumbprint (dpop_jkt, §10) and the
+	// code exchange a proof, so the tokens are bound to it. Use the same key
+	// as Config.DPoPKey of the source the token is seeded into. Optional.
+	DPoPKey crypto.Signer
 }
 
 // String describes c without secrets: no credentials, URLs without their
@@ -116,6 +122,10 @@ func Login(ctx context.Context, cfg LoginConfig) (*oauth2.Token, error) {
 	if cfg.Out == nil {
 		cfg.Out = os.Stderr
 	}
+	prover, err := newDPoPProver(cfg.DPoPKey)
+	if err != nil {
+		return nil, fmt.Errorf("oauthclient: login: %w", err)
+	}
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Port)))
 	if err != nil {
 		return nil, fmt.Errorf("oauthclient: login: listen on loopback: %w", err)
@@ -134,6 +144,9 @@ func Login(ctx context.Context, cfg LoginConfig) (*oauth2.Token, error) {
 	}
 	if len(cfg.Scopes) > 0 {
 		q.Set("scope", strings.Join(cfg.Scopes, " "))
+	}
+	if prover != nil {
+		q.Set("dpop_jkt", prover.jkt)
 	}
 	for k, vs := range cfg.AuthParams {
 		q[k] = vs
@@ -194,23 +207,36 @@ func Login(ctx context.Context, cfg LoginConfig) (*oauth2.Token, error) {
 		return nil, res.err
 	}
 
-	form := url.Values{
-		"grant_type":    {"authorization_code"},
-		"code":          {res.code},
-		"redirect_uri":  {redirectURI},
-		"code_verifier": {verifier},
+	// build makes the code exchange request; a use_dpop_nonce answer is
+	// retried once with a request made anew (a fresh client assertion).
+	build := func() (*tokenendpoint.Request, error) {
+		form := url.Values{
+			"grant_type":    {"authorization_code"},
+			"code":          {res.code},
+			"redirect_uri":  {redirectURI},
+			"code_verifier": {verifier},
+		}
+		ar := &AuthRequest{ClientID: cfg.ClientID, TokenURL: cfg.TokenURL, Form: form, Header: http.Header{}, Now: time.Now()}
+		if err := cfg.Auth.Apply(ar); err != nil {
+			return nil, err
+		}
+		if !form.Has("client_id") && ar.Header.Get("Authorization") == "" {
+			form.Set("client_id", cfg.ClientID)
+		}
+		return &tokenendpoint.Request{URL: cfg.TokenURL, Form: form, Header: ar.Header}, nil
 	}
-	ar := &AuthRequest{ClientID: cfg.ClientID, TokenURL: cfg.TokenURL, Form: form, Header: http.Header{}, Now: time.Now()}
-	if err := cfg.Auth.Apply(ar); err != nil {
+	req, err := build()
+	if err != nil {
 		return nil, err
 	}
-	if !form.Has("client_id") && ar.Header.Get("Authorization") == "" {
-		form.Set("client_id", cfg.ClientID)
-	}
 	issued := time.Now()
-	raw, err := tokenendpoint.Do(ctx, tokenHTTPClient(cfg.HTTPClient), &tokenendpoint.Request{URL: cfg.TokenURL, Form: form, Header: ar.Header}, time.Now)
+	hc := cfg.HTTPClient
+	if ca, ok := cfg.Auth.(certificateAuth); ok {
+		hc = withCertificate(hc, ca.certificate())
+	}
+	raw, err := postToken(ctx, tokenHTTPClient(hc), prover, req, build, time.Now)
 	if err != nil {
-		return nil, fmt.Errorf("oauthclient: login: exchange code: %w", err)
+		return nil, fmt.Errorf("oauthclient: login: exchange code: %w", tokenError(err))
 	}
 	return tokenFromEntry(entryFromResponse(raw, issued)), nil
 }

@@ -26,10 +26,15 @@ type tier struct {
 	lockWait time.Duration // how long to wait for a lock another holder has
 	rotating bool          // the grant redeems refresh tokens
 	log      *slog.Logger
+	obs      observer
 
-	mu      sync.Mutex        // guards newest and unsaved
+	mu      sync.Mutex        // guards newest, unsaved and downUntil
 	newest  *tokencache.Entry // newest entry known, with its refresh token
 	unsaved bool              // newest has not reached the cache
+	// downUntil: the cache did not answer within timeout; until then it is
+	// skipped (load, lock and store), so that a hung cache costs one
+	// timeout per cacheRetry, not one per operation.
+	downUntil time.Time
 }
 
 // obtainRequest is what the state machine asks of the tier for one fetch.
@@ -46,16 +51,22 @@ type obtainRequest struct {
 // which. Order: load, lock, re-check, hold, request, store, unlock.
 func (t *tier) obtain(ctx context.Context, r obtainRequest, f *fetcher) (e *tokencache.Entry, fetched bool, err error) {
 	var lease tokencache.Lease
-	if t.cache != nil {
-		if e := t.check(ctx, r.adopt); e != nil {
+	if adopt := r.adopt; adopt != nil {
+		// Never adopt an access token bound to another DPoP key.
+		r.adopt = func(e *tokencache.Entry) bool { return f.boundHere(e) && adopt(e) }
+	}
+	if t.cache != nil && t.up() {
+		if e := t.check(ctx, r.adopt, ""); e != nil {
 			return e, false, nil
 		}
-		if lease, err = t.lock(ctx); err != nil {
+		if !t.up() {
+			// The load just timed out: no lock either.
+		} else if lease, err = t.lock(ctx); err != nil {
 			return nil, false, err
 		}
 		if lease != nil {
 			defer t.unlock(lease)
-			if e := t.check(ctx, r.adopt); e != nil {
+			if e := t.check(ctx, r.adopt, "under the lock"); e != nil {
 				return e, false, nil
 			}
 		}
@@ -70,6 +81,7 @@ func (t *tier) obtain(ctx context.Context, r obtainRequest, f *fetcher) (e *toke
 		return nil, false, err
 	}
 	e = entryFromResponse(raw, issued)
+	e.Thumbprint = f.thumbprint()
 	if t.rotating && e.RefreshToken == "" && prev != nil {
 		e.RefreshToken = prev.RefreshToken
 	}
@@ -80,8 +92,8 @@ func (t *tier) obtain(ctx context.Context, r obtainRequest, f *fetcher) (e *toke
 // check loads the cached entry, makes it the newest known unless this
 // process holds a newer one it could not save, and returns it if adopt
 // accepts it.
-func (t *tier) check(ctx context.Context, adopt func(*tokencache.Entry) bool) *tokencache.Entry {
-	e := t.load(ctx)
+func (t *tier) check(ctx context.Context, adopt func(*tokencache.Entry) bool, when string) *tokencache.Entry {
+	e := t.load(ctx, when)
 	if e == nil {
 		return nil
 	}
@@ -97,15 +109,22 @@ func (t *tier) check(ctx context.Context, adopt func(*tokencache.Entry) bool) *t
 	return nil
 }
 
-func (t *tier) load(ctx context.Context) *tokencache.Entry {
+// load reads the entry; when says which read it is in log lines.
+func (t *tier) load(ctx context.Context, when string) *tokencache.Entry {
 	ctx, cancel := context.WithTimeout(ctx, t.timeout)
 	defer cancel()
 	e, err := t.cache.Load(ctx, t.key)
+	t.noteTimeout(ctx, err)
+	t.obs.cacheLoad(ctx, CacheEvent{Hit: err == nil, Failed: err != nil && !errors.Is(err, tokencache.ErrNotFound)})
 	switch {
 	case err == nil:
 		return e
 	case errors.Is(err, tokencache.ErrNotFound):
-		t.log.Debug("oauthclient: cache miss")
+		if when == "" {
+			t.log.Debug("oauthclient: cache miss")
+		} else {
+			t.log.Debug("oauthclient: cache miss " + when)
+		}
 	case errors.Is(err, tokencache.ErrCorrupt):
 		t.log.Warn("oauthclient: unreadable cache entry ignored", "err", err)
 	default:
@@ -124,12 +143,26 @@ func (t *tier) lock(ctx context.Context) (tokencache.Lease, error) {
 	}
 	lctx, cancel := context.WithTimeout(ctx, t.lockWait)
 	defer cancel()
+	start := time.Now()
 	var lease tokencache.Lease
 	var err error
 	if t.leases != nil {
 		lease, err = t.leases.LockLease(lctx, t.key, t.timeout)
 	} else {
 		lease, err = lockFunc(lctx, t.locker, t.cache, t.key)
+	}
+	ev := LockEvent{Wait: time.Since(start), Outcome: LockFailed}
+	switch {
+	case err == nil:
+		ev.Outcome = LockAcquired
+	case errors.Is(err, tokencache.ErrUnavailable):
+		ev.Outcome = LockUnavailable
+	case lctx.Err() != nil && ctx.Err() == nil:
+		ev.Outcome = LockTimeout
+	}
+	t.obs.lockWait(ctx, ev)
+	if errors.Is(err, tokencache.ErrUnavailable) {
+		t.markDown()
 	}
 	switch {
 	case err == nil:
@@ -188,6 +221,10 @@ func (t *tier) save(ctx context.Context, lease tokencache.Lease, e *tokencache.E
 	if t.cache == nil {
 		return
 	}
+	if !t.up() {
+		t.log.Warn("oauthclient: cache not answering; the new token is kept in memory and stored later")
+		return
+	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), t.timeout)
 	defer cancel()
 	var err error
@@ -196,6 +233,7 @@ func (t *tier) save(ctx context.Context, lease tokencache.Lease, e *tokencache.E
 	} else {
 		err = t.cache.Store(sctx, t.key, e)
 	}
+	t.noteTimeout(sctx, err)
 	if err != nil {
 		t.log.Error("oauthclient: could not persist the new token; it is kept in memory", "err", err)
 		return
@@ -205,6 +243,35 @@ func (t *tier) save(ctx context.Context, lease tokencache.Lease, e *tokencache.E
 		t.unsaved = false
 	}
 	t.mu.Unlock()
+}
+
+// cacheRetry is how long a cache that did not answer within CacheTimeout
+// is left alone before it is tried again.
+const cacheRetry = 30 * time.Second
+
+// up reports whether the cache is worth asking now.
+func (t *tier) up() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.downUntil.IsZero() || time.Now().After(t.downUntil)
+}
+
+// noteTimeout marks the cache down when an operation with ctx (bounded by
+// timeout) ended because the cache did not answer in time.
+func (t *tier) noteTimeout(ctx context.Context, err error) {
+	if err != nil && (errors.Is(err, tokencache.ErrUnavailable) || errors.Is(ctx.Err(), context.DeadlineExceeded)) {
+		t.markDown()
+	}
+}
+
+func (t *tier) markDown() {
+	t.mu.Lock()
+	first := t.downUntil.IsZero() || time.Now().After(t.downUntil)
+	t.downUntil = time.Now().Add(cacheRetry)
+	t.mu.Unlock()
+	if first {
+		t.log.Warn("oauthclient: cache not answering; using memory only for a while", "retry_in", cacheRetry)
+	}
 }
 
 // seed makes e the newest entry and stores it, returning the cache's error.
@@ -238,7 +305,7 @@ func (t *tier) latest() *tokencache.Entry {
 // current returns the newest entry, consulting the cache first.
 func (t *tier) current(ctx context.Context) *tokencache.Entry {
 	if t.cache != nil {
-		t.check(ctx, nil)
+		t.check(ctx, nil, "")
 	}
 	return t.latest()
 }

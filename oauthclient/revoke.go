@@ -38,12 +38,12 @@ func (s *TokenSource) Revoke(ctx context.Context) error {
 	}
 	resp, err := tokenendpoint.Post(ctx, s.hc, &tokenendpoint.Request{URL: s.cfg.RevocationURL, Form: form, Header: ar.Header})
 	if err != nil {
-		return fmt.Errorf("oauthclient: revoke: %w", err)
+		return fmt.Errorf("oauthclient: revoke: %w", tokenError(err))
 	}
 	if resp.StatusCode != http.StatusOK {
 		// Parse turns the RFC 7009 §2.2.1 error response into a *TokenError.
 		_, err := resp.Parse()
-		return fmt.Errorf("oauthclient: revoke: %w", err)
+		return fmt.Errorf("oauthclient: revoke: %w", tokenError(err))
 	}
 	s.mu.Lock()
 	s.publish(nil)

@@ -20,6 +20,7 @@ type tokenState struct {
 	entry     *tokencache.Entry
 	tok       *oauth2.Token
 	header    []string // precomputed Authorization value, shared, never modified
+	ath       string   // DPoP-bound token: its hash for the proofs' ath claim; "" otherwise
 	refreshAt time.Time
 	expireAt  time.Time
 	// flags holds flagTimed, flagUsed, flagStale and flagConfirmed.
@@ -100,6 +101,9 @@ type timing struct {
 // deploy) are refreshed spread out, and their successors stay spread.
 func (t timing) newState(e *tokencache.Entry, now time.Time) *tokenState {
 	st := &tokenState{entry: e, tok: tokenFromEntry(e), header: []string{"Bearer " + e.AccessToken}}
+	if isDPoPType(e.TokenType) {
+		st.header, st.ath = []string{"DPoP " + e.AccessToken}, accessTokenHash(e.AccessToken)
+	}
 	if !e.Expiry.IsZero() {
 		lifetime := e.Expiry.Sub(e.Updated)
 		if e.Updated.IsZero() || lifetime <= 0 {

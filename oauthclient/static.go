@@ -38,7 +38,7 @@ func (s *Static) reject(*tokenState) bool                      { return false }
 
 // Client returns a copy of base (nil: a new client) whose Transport adds
 // the static token.
-func (s *Static) Client(base *http.Client) *http.Client { return wrapClient(base, s) }
+func (s *Static) Client(base *http.Client) *http.Client { return wrapClient(base, s, nil) }
 
 // String redacts the token.
 func (s *Static) String() string { return "oauthclient.Static{Token:REDACTED}" }

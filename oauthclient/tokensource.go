@@ -3,13 +3,8 @@ package oauthclient
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
-	"net/url"
-	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,6 +41,8 @@ type TokenSource struct {
 	fetcher *fetcher
 	hc      *http.Client
 	limiter *RefreshLimiter
+	origins []string // parsed Config.Origins (nil: any)
+	obs     observer
 	timers  bool // real clock: a timer marks each token stale at its refresh moment
 
 	cur        atomic.Pointer[tokenState]
@@ -64,8 +61,9 @@ type TokenSource struct {
 
 // flight is one fetch shared by its waiters.
 type flight struct {
-	done       chan struct{} // closed when st and err are set
-	gone       chan struct{} // closed when the last waiter of a foreground fetch left
+	ctx        context.Context // from Observer.FetchStart; parent of the fetch's context
+	done       chan struct{}   // closed when st and err are set
+	gone       chan struct{}   // closed when the last waiter of a foreground fetch left
 	background bool
 	started    atomic.Bool // run has begun (a background flight may wait in the limiter)
 	waiters    int         // guarded by TokenSource.mu
@@ -97,12 +95,16 @@ func NewTokenSource(cfg Config) (*TokenSource, error) {
 	if s.limiter == nil {
 		s.limiter = DefaultRefreshLimiter
 	}
+	s.obs = observer{cfg.Observer}
+	if len(cfg.Origins) > 0 {
+		s.origins, _ = parseOrigins(cfg.Origins) // validated
+	}
 	s.key = cfg.CacheKey
 	if s.key == "" {
 		s.key = cacheKey(&cfg)
 	}
-	s.fetcher = &fetcher{cfg: &s.cfg, hc: s.hc, sched: s.sched, log: s.log}
-	s.tier = &tier{cache: cfg.Cache, key: s.key, timeout: cfg.CacheTimeout, lockWait: cfg.FetchTimeout / 2, log: s.log}
+	s.fetcher = &fetcher{cfg: &s.cfg, hc: s.hc, sched: s.sched, log: s.log, obs: s.obs}
+	s.tier = &tier{cache: cfg.Cache, key: s.key, timeout: cfg.CacheTimeout, lockWait: cfg.FetchTimeout / 2, log: s.log, obs: s.obs}
 	if rg, ok := cfg.Grant.(refreshGrant); ok {
 		s.tier.rotating = true
 		if rt := rg.initialRefreshToken(); rt != "" {
@@ -116,44 +118,6 @@ func NewTokenSource(cfg Config) (*TokenSource, error) {
 	}
 	return s, nil
 }
-
-// cacheKey derives the cache key from everything that makes tokens differ.
-func cacheKey(c *Config) string {
-	p := tokencache.KeyParts{TokenURL: c.TokenURL, ClientID: c.ClientID, Grant: c.Grant.CacheID(), Scopes: c.Scopes}
-	var rest []string
-	for k, vs := range c.EndpointParams {
-		switch k {
-		case "audience":
-			p.Audience = append(p.Audience, vs...)
-		case "resource":
-			p.Resource = append(p.Resource, vs...)
-		default:
-			for _, v := range vs {
-				rest = append(rest, url.QueryEscape(k)+"="+url.QueryEscape(v))
-			}
-		}
-	}
-	sort.Strings(rest)
-	p.Extra = strings.Join(rest, "&")
-	return tokencache.Key(p)
-}
-
-// CacheKey returns the key under which this source stores its token.
-func (s *TokenSource) CacheKey() string { return s.key }
-
-// String describes the source without secrets.
-func (s *TokenSource) String() string {
-	return fmt.Sprintf("oauthclient.TokenSource{TokenURL:%q ClientID:%q Grant:%T}", redactURL(s.cfg.TokenURL), s.cfg.ClientID, s.cfg.Grant)
-}
-
-// GoString describes the source without secrets.
-func (s *TokenSource) GoString() string { return s.String() }
-
-// Format prints the redacted form for every fmt verb.
-func (s *TokenSource) Format(f fmt.State, _ rune) { fmt.Fprint(f, s.String()) }
-
-// LogValue prints the redacted form in slog output.
-func (s *TokenSource) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
 // Token returns a valid token, from memory when possible. It honours ctx:
 // a cancelled caller returns ctx.Err() at once even while a fetch it shares
@@ -182,23 +146,34 @@ func (s *TokenSource) state(ctx context.Context) (*tokenState, error) {
 			return st, nil
 		}
 		if st.usable(now) {
-			s.backgroundRefresh(now)
+			if f := s.backgroundRefresh(now); f != nil {
+				s.obs.fetchWait(f.ctx, ctx) // an observer links the refresh to this request
+			}
 			return st, nil
 		}
 	}
-	return s.wait(ctx)
+	st, err := s.wait(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st.markUsed()
+	return st, nil
 }
 
-func (s *TokenSource) backgroundRefresh(now time.Time) {
+// backgroundRefresh starts the one background refresh, if none runs and
+// none failed too recently, and returns it (nil if it started none).
+func (s *TokenSource) backgroundRefresh(now time.Time) *flight {
 	if s.refreshing.Load() {
-		return
+		return nil
 	}
+	var f *flight
 	s.mu.Lock()
 	if s.flight == nil && !s.closed && !now.Before(s.bgNext) {
-		s.startLocked(true)
+		f = s.startLocked(true)
 		s.log.Debug("oauthclient: token inside early-refresh window; refreshing in background")
 	}
 	s.mu.Unlock()
+	return f
 }
 
 // wait returns a usable token, joining (or starting) the one fetch.
@@ -242,6 +217,7 @@ func (s *TokenSource) wait(ctx context.Context) (*tokenState, error) {
 		}
 		f.waiters++
 		s.mu.Unlock()
+		s.obs.fetchWait(f.ctx, ctx)
 		select {
 		case <-f.done:
 			if f.err != nil {
@@ -264,6 +240,7 @@ func (s *TokenSource) wait(ctx context.Context) (*tokenState, error) {
 // startLocked starts a fetch; s.mu must be held.
 func (s *TokenSource) startLocked(background bool) *flight {
 	f := &flight{done: make(chan struct{}), background: background}
+	f.ctx = s.obs.fetchStart(context.Background(), FetchEvent{Background: background, Grant: grantName(s.cfg.Grant), TokenURL: redactURL(s.cfg.TokenURL), ClientID: s.cfg.ClientID})
 	if !background {
 		f.gone = make(chan struct{})
 	}
@@ -311,13 +288,13 @@ func (s *TokenSource) refreshMoment(st *tokenState) {
 // run performs one fetch through the persistent tier and settles its
 // outcome: a new current token, or a failure with its cool-down.
 func (s *TokenSource) run(f *flight) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.FetchTimeout)
+	ctx, cancel := context.WithTimeout(f.ctx, s.cfg.FetchTimeout)
 	defer cancel()
 	s.mu.Lock()
 	closed := s.closed && f.background && f.waiters == 0
 	s.mu.Unlock()
 	if closed {
-		s.finish(f, nil, errAbandoned)
+		s.finish(f, nil, false, errAbandoned)
 		return
 	}
 	e, fetched, err := s.tier.obtain(ctx, obtainRequest{adopt: s.adoptable(f.background), gone: f.gone}, s.fetcher)
@@ -335,19 +312,32 @@ func (s *TokenSource) run(f *flight) {
 		}
 		s.log.Debug("oauthclient: new token", "expiry", e.Expiry, "refresh_token", e.RefreshToken != "")
 	}
-	s.finish(f, st, err)
+	s.finish(f, st, fetched, err)
 }
 
 // finish settles f's outcome: a new current token, or a failure with its
 // cool-down, and wakes its waiters.
-func (s *TokenSource) finish(f *flight, st *tokenState, err error) {
+func (s *TokenSource) finish(f *flight, st *tokenState, fetched bool, err error) {
 	s.mu.Lock()
+	res := FetchResult{Outcome: FetchFailed, Err: err}
 	switch {
 	case err == nil:
+		now := s.cfg.Now()
+		res.Outcome = FetchCached
+		if fetched {
+			res.Outcome = FetchFetched
+		}
+		if !st.entry.Expiry.IsZero() {
+			res.Lifetime = st.entry.Expiry.Sub(st.entry.Updated)
+		}
+		if old := s.cur.Load(); old != nil && !old.entry.Expiry.IsZero() && old.entry.Expiry.After(now) {
+			res.LeadTime = old.entry.Expiry.Sub(now)
+		}
 		s.publish(st)
 		s.failErr, s.bgNext = nil, time.Time{}
 		s.sched.reset()
 	case errors.Is(err, errAbandoned):
+		res.Outcome = FetchAbandoned
 	default:
 		wait := s.cfg.ErrorCooldown
 		if retryable(err) || errors.Is(err, context.DeadlineExceeded) {
@@ -368,6 +358,7 @@ func (s *TokenSource) finish(f *flight, st *tokenState, err error) {
 	}
 	f.st, f.err = st, err
 	s.mu.Unlock()
+	s.obs.fetchEnd(f.ctx, res)
 	close(f.done)
 }
 
@@ -387,45 +378,6 @@ func (s *TokenSource) adoptable(background bool) func(*tokencache.Entry) bool {
 		st := s.timing.newState(e, now)
 		return st.usable(now) && (!background || st.fresh(now))
 	}
-}
-
-// Invalidate reports that a resource server rejected tok. If tok is still
-// the current token it is dropped from memory (never its refresh token), so
-// that the next call fetches another, unless tokens fetched moments ago
-// keep being rejected: then replacements follow the backoff schedule and
-// tok stays in use meanwhile. A newer token is never dropped. The cache is
-// not written: the next fetch replaces the entry under the cache's lock.
-func (s *TokenSource) Invalidate(tok *oauth2.Token) {
-	if tok == nil {
-		return
-	}
-	if st := s.cur.Load(); st != nil && st.entry.AccessToken == tok.AccessToken {
-		s.reject(st)
-	}
-}
-
-// reject handles a 401 for st and reports whether another token may be
-// tried now.
-func (s *TokenSource) reject(st *tokenState) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cur.Load() != st {
-		return true // already replaced: the caller may try the new one
-	}
-	now := s.cfg.Now()
-	if st.confirmed() {
-		s.rejects = 0 // it worked before: it went bad, replace it now
-	} else {
-		if now.Before(s.rejectGate) {
-			return false
-		}
-		s.rejects++
-		s.rejectGate = now.Add(s.sched.next(0))
-	}
-	s.publish(nil)
-	s.rejected = st.entry.AccessToken
-	s.log.Debug("oauthclient: token rejected by the resource server; dropped", "consecutive", s.rejects)
-	return true
 }
 
 // Close stops the source from making token requests: a valid token is
@@ -449,50 +401,3 @@ func (s *TokenSource) Close() error {
 	}
 	return nil
 }
-
-// Seed makes tok the newest token and persists it (with its refresh token)
-// to the cache, as if it had just been fetched: for tokens obtained
-// elsewhere, such as by Login. A refresh-only token is kept too, with or
-// without a cache. Seed clears any failure the source is backing off from.
-func (s *TokenSource) Seed(ctx context.Context, tok *oauth2.Token) error {
-	if tok == nil || tok.AccessToken == "" && tok.RefreshToken == "" {
-		return errors.New("oauthclient: Seed: empty token")
-	}
-	e := &tokencache.Entry{AccessToken: tok.AccessToken, TokenType: tok.TokenType, RefreshToken: tok.RefreshToken, Expiry: tok.Expiry, Updated: s.cfg.Now()}
-	if sc, ok := tok.Extra("scope").(string); ok {
-		e.Scope = sc
-	}
-	if err := s.tier.seed(ctx, e); err != nil {
-		return fmt.Errorf("oauthclient: Seed: %w", err)
-	}
-	s.mu.Lock()
-	s.failErr, s.bgNext, s.rejects, s.rejectGate = nil, time.Time{}, 0, time.Time{}
-	if e.AccessToken != "" {
-		s.publish(s.timing.newState(e, s.cfg.Now()))
-	} else {
-		s.publish(nil)
-	}
-	s.mu.Unlock()
-	s.sched.reset()
-	return nil
-}
-
-// Client returns a copy of base (nil: a new client) whose Transport adds
-// this source's token, over base.Transport (nil: http.DefaultTransport).
-func (s *TokenSource) Client(base *http.Client) *http.Client { return wrapClient(base, s) }
-
-// OAuth2 adapts the source to golang.org/x/oauth2's TokenSource interface
-// (whose Token has no context: it uses context.Background()).
-func (s *TokenSource) OAuth2() oauth2.TokenSource { return oauth2Source{s} }
-
-type oauth2Source struct{ s *TokenSource }
-
-func (o oauth2Source) Token() (*oauth2.Token, error) { return o.s.Token(context.Background()) }
-
-func (o oauth2Source) String() string             { return o.s.String() }
-func (o oauth2Source) GoString() string           { return o.s.String() }
-func (o oauth2Source) Format(f fmt.State, _ rune) { fmt.Fprint(f, o.s.String()) }
-func (o oauth2Source) LogValue() slog.Value       { return slog.StringValue(o.s.String()) }
-
-// jitter returns a uniformly random duration in [0, d).
-func jitter(d time.Duration) time.Duration { return rand.N(d) }

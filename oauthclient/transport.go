@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -19,12 +20,52 @@ import (
 // plain http:// other than loopback, and after a 401 that says
 // error="invalid_token" (or a 401 with no challenge at all) it drops exactly
 // the token it sent and retries the request once with a new one, when the
-// body can be replayed (no body, or GetBody set).
+// body can be replayed (no body, or GetBody set). With Origins set, it
+// adds the token only to requests for those origins.
 type Transport struct {
 	// Source supplies tokens. Required.
 	Source Source
 	// Base sends the requests. Optional; default http.DefaultTransport.
 	Base http.RoundTripper
+	// Origins, if set, are the only origins (scheme, host, port; paths
+	// ignored) that receive the token; requests to others are sent without
+	// it. Optional; TokenSource.Client fills it from Config.Origins.
+	Origins []string
+
+	origins []string // parsed Origins, set by TokenSource.Client
+}
+
+// hooks is implemented by TokenSource: the Transport reports 401s to its
+// observer and logs token decisions to its logger.
+type hooks interface {
+	hooks() (observer, *slog.Logger)
+}
+
+func (s *TokenSource) hooks() (observer, *slog.Logger) { return s.obs, s.log }
+
+func (t *Transport) hooks() (observer, *slog.Logger) {
+	if h, ok := t.Source.(hooks); ok {
+		return h.hooks()
+	}
+	return observer{}, nil
+}
+
+// allowed reports whether req's origin may receive the token.
+func (t *Transport) allowed(req *http.Request) bool {
+	origins := t.origins
+	if origins == nil && len(t.Origins) > 0 {
+		var err error
+		if origins, err = parseOrigins(t.Origins); err != nil {
+			return false
+		}
+	}
+	if allowedOrigin(req.URL, origins) {
+		return true
+	}
+	if _, log := t.hooks(); log != nil {
+		log.Debug("oauthclient: request to an origin the token is not bound to; sent without the token", "url", redactURL(req.URL.String()))
+	}
+	return false
 }
 
 // authSource is implemented by the sources of this package (TokenSource,
@@ -77,8 +118,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, errors.New("oauthclient: Transport.Source is nil")
 	}
-	if !sameOrigin(req) {
-		// A redirect to another origin: send it, but never with the token.
+	if !sameOrigin(req) || !t.allowed(req) {
+		// A redirect to another origin, or an origin the token is not bound
+		// to: send it, but never with the token.
 		return t.base().RoundTrip(req)
 	}
 	if !secureTarget(req.URL) {
@@ -93,7 +135,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, err
 	}
-	resp, err := t.base().RoundTrip(withAuth(req, st.header))
+	resp, err := t.send(withAuth(req, st.header), st, req)
 	if err != nil {
 		return resp, err
 	}
@@ -101,26 +143,39 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		st.confirm()
 		return resp, nil
 	}
-	if !tokenRejected(resp.Header) || !replayable(req) || !t.reject(st) {
+	obs, _ := t.hooks()
+	ctx := req.Context()
+	if !tokenRejected(resp.Header) || !replayable(req) {
+		obs.replay(ctx, ReplayEvent{Outcome: ReplayNotReplayable})
 		return resp, nil
 	}
-	st2, err := t.current(req.Context())
+	if !t.reject(st) {
+		obs.replay(ctx, ReplayEvent{Outcome: ReplayNoNewToken})
+		return resp, nil
+	}
+	st2, err := t.current(ctx)
 	if err != nil || st2.header[0] == st.header[0] {
+		obs.replay(ctx, ReplayEvent{Outcome: ReplayNoNewToken})
 		return resp, nil // no other token to try: the original 401 stands
 	}
 	r2 := withAuth(req, st2.header)
 	if req.GetBody != nil && req.Body != nil && req.Body != http.NoBody {
 		body, err := req.GetBody()
 		if err != nil {
+			obs.replay(ctx, ReplayEvent{Outcome: ReplayNotReplayable})
 			return resp, nil
 		}
 		r2.Body = body
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
-	resp, err = t.base().RoundTrip(r2)
-	if err == nil && resp.StatusCode != http.StatusUnauthorized {
+	resp, err = t.send(r2, st2, req)
+	switch {
+	case err == nil && resp.StatusCode != http.StatusUnauthorized:
 		st2.confirm()
+		obs.replay(ctx, ReplayEvent{Outcome: ReplayOK})
+	case err == nil:
+		obs.replay(ctx, ReplayEvent{Outcome: ReplayRejected})
 	}
 	return resp, err
 }
@@ -166,7 +221,7 @@ func tokenRejected(h http.Header) bool {
 
 // wrapClient copies base (nil: a new client) with a Transport for src over
 // base.Transport (nil: http.DefaultTransport).
-func wrapClient(base *http.Client, src Source) *http.Client {
+func wrapClient(base *http.Client, src Source, origins []string) *http.Client {
 	var c http.Client
 	if base != nil {
 		c = *base
@@ -175,6 +230,9 @@ func wrapClient(base *http.Client, src Source) *http.Client {
 	if rt == nil {
 		rt = http.DefaultTransport
 	}
-	c.Transport = &Transport{Source: src, Base: rt}
+	if cert, ok := certificateOf(src); ok {
+		rt = transportWithCertificate(rt, cert) // certificate-bound tokens (RFC 8705 §3)
+	}
+	c.Transport = &Transport{Source: src, Base: rt, origins: origins}
 	return &c
 }

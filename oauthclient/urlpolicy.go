@@ -104,6 +104,49 @@ func origin(u *url.URL) (o string, ok bool) {
 	return scheme + "://" + net.JoinHostPort(host, port), true
 }
 
+// parseOrigins returns the origins of the given URLs, as origin computes
+// them.
+func parseOrigins(urls []string) ([]string, error) {
+	out := make([]string, 0, len(urls))
+	for _, raw := range urls {
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+			return nil, fmt.Errorf("oauthclient: Config.Origins: %q is not an absolute http(s) URL", redactURL(raw))
+		}
+		o, ok := origin(u)
+		if !ok {
+			return nil, fmt.Errorf("oauthclient: Config.Origins: %q has a host that cannot be used", redactURL(raw))
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+// allowedOrigin reports whether u's origin is one of origins (empty: any).
+func allowedOrigin(u *url.URL, origins []string) bool {
+	if len(origins) == 0 {
+		return true
+	}
+	o, ok := origin(u)
+	if !ok {
+		return false
+	}
+	for _, a := range origins {
+		if a == o {
+			return true
+		}
+	}
+	return false
+}
+
+// RedactURLError returns a copy of a *url.Error (what http.Client's
+// methods return) whose URL has no query, fragment or user information:
+// the full request URL is in its text, and FHIR queries (Bulk Data
+// _typeFilter, patient=…) can hold personal data or gateway keys. Other
+// errors are returned unchanged; errors.Is and errors.As still see the
+// wrapped cause.
+func RedactURLError(err error) error { return tokenendpoint.RedactURLError(err) }
+
 // dialHost converts host to the ASCII form net/http connects to.
 func dialHost(host string) (string, bool) {
 	if net.ParseIP(host) != nil {

@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,7 +42,7 @@ const (
 
 var allGrantTypes = []string{
 	GrantClientCredentials, GrantRefreshToken, GrantJWTBearer,
-	GrantTokenExchange, GrantPassword, GrantAuthorizationCode,
+	GrantTokenExchange, GrantPassword, GrantAuthorizationCode, GrantDeviceCode,
 }
 
 // Client is a client registration. See [Server.RegisterClient].
@@ -57,8 +58,9 @@ type Client struct {
 	// private_key_jwt; optional otherwise.
 	JWKS []byte
 	// AuthMethod is the one client authentication method the client must
-	// use: AuthClientSecretBasic, AuthClientSecretPost, AuthPrivateKeyJWT or
-	// AuthNone (a public client). Required.
+	// use: AuthClientSecretBasic, AuthClientSecretPost, AuthPrivateKeyJWT,
+	// AuthTLSClientAuth, AuthSelfSignedTLSClientAuth or AuthNone (a public
+	// client). Required.
 	AuthMethod string
 	// Scopes are the scopes the client may request. Empty means any scope.
 	// Optional.
@@ -70,6 +72,14 @@ type Client struct {
 	// URI (http://127.0.0.1, http://[::1], http://localhost) matches any
 	// port (RFC 8252 §7.3). Optional.
 	RedirectURIs []string
+	// TLSClientAuthSubjectDN is the subject of the client's certificate,
+	// as crypto/x509.Name.String prints it, for AuthTLSClientAuth
+	// (RFC 8705 §2.1.2). Required for that method.
+	TLSClientAuthSubjectDN string
+	// CertificateThumbprints are the x5t#S256 values (see
+	// CertificateThumbprint) of the self-signed certificates registered for
+	// AuthSelfSignedTLSClientAuth (RFC 8705 §2.2). Required for that method.
+	CertificateThumbprints []string
 }
 
 // String describes c without its secret. Client has value receivers for
@@ -195,6 +205,10 @@ type Server struct {
 	tokenDelay      time.Duration
 	now             func() time.Time
 	nextFamily      uint64
+	dpop            dpopState      // DPoP settings and proof replay memory (dpop.go)
+	clientCAs       *x509.CertPool // CAs trusted for tls_client_auth (mtls.go)
+	device          deviceState    // device authorization grant (device.go)
+	bulk            bulkState      // Bulk Data export endpoints and storage host (bulk.go)
 }
 
 // NewServer starts a Server over plain HTTP on 127.0.0.1. Close it when done.
@@ -240,22 +254,29 @@ func newState() *Server {
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/token", s.handleToken)
+	mux.HandleFunc("/token", s.handleTokenEndpoint)
+	mux.HandleFunc("/device_authorization", s.handleDeviceAuthorization)
+	mux.HandleFunc("GET /device", s.handleDevicePage)
 	mux.HandleFunc("/authorize", s.handleAuthorize)
 	mux.HandleFunc("/revoke", s.handleRevoke)
 	mux.HandleFunc("/introspect", s.handleIntrospect)
-	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.handleASMetadata)
-	mux.HandleFunc("GET /.well-known/openid-configuration", s.handleASMetadata)
-	mux.HandleFunc("GET /fhir/.well-known/smart-configuration", s.handleSMARTConfig)
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.withDeviceMetadata(s.handleASMetadata))
+	mux.HandleFunc("GET /.well-known/openid-configuration", s.withDeviceMetadata(s.handleASMetadata))
+	mux.HandleFunc("GET /fhir/.well-known/smart-configuration", s.withDeviceMetadata(s.handleSMARTConfig))
 	mux.HandleFunc("GET /fhir/metadata", s.handleCapabilityStatement)
 	mux.HandleFunc("GET /fhir/Patient", s.handlePatientSearch)
 	mux.HandleFunc("POST /fhir/Patient/_search", s.handlePatientSearch)
 	mux.HandleFunc("GET /fhir/Patient/{id}", s.handlePatientRead)
+	s.bulkRoutes(mux)
 	return mux
 }
 
-// Close shuts the server down and blocks until all requests have finished.
-func (s *Server) Close() { s.ts.Close() }
+// Close shuts the server down, and its storage host if one was started,
+// and blocks until all requests have finished.
+func (s *Server) Close() {
+	s.ts.Close()
+	s.bulk.close()
+}
 
 // HTTPClient returns an *http.Client for this server; for a TLS server it
 // trusts the server's certificate.
@@ -309,6 +330,10 @@ func validateClient(c Client) (*registeredClient, error) {
 	case AuthNone:
 		if c.Secret != "" {
 			return nil, fmt.Errorf("oauthtest: client %q: a public client has no Secret", c.ID)
+		}
+	case AuthTLSClientAuth, AuthSelfSignedTLSClientAuth:
+		if err := validateCertClient(c); err != nil {
+			return nil, err
 		}
 	default:
 		return nil, fmt.Errorf("oauthtest: client %q: unknown AuthMethod %q", c.ID, c.AuthMethod)

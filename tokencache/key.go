@@ -7,8 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"slices"
+
+	"github.com/oauthkit/oauthkit/internal/tokenendpoint"
 )
 
 // KeyParts are the inputs that identify one token: two token sources with
@@ -44,7 +45,7 @@ type KeyParts struct {
 // so that a value redacts as well as a pointer.
 func (p KeyParts) String() string {
 	return fmt.Sprintf("tokencache.KeyParts{TokenURL:%q ClientID:%q Grant:%q Scopes:%q Audience:%q Resource:%q Subject:%q}",
-		urlWithoutQuery(p.TokenURL), p.ClientID, p.Grant, p.Scopes, p.Audience, p.Resource, p.Subject)
+		tokenendpoint.RedactURL(p.TokenURL), p.ClientID, p.Grant, p.Scopes, p.Audience, p.Resource, p.Subject)
 }
 
 // GoString describes p like String.
@@ -55,19 +56,6 @@ func (p KeyParts) Format(f fmt.State, _ rune) { fmt.Fprint(f, p.String()) }
 
 // LogValue prints String in slog output.
 func (p KeyParts) LogValue() slog.Value { return slog.StringValue(p.String()) }
-
-// urlWithoutQuery drops the query, fragment and user information of raw.
-func urlWithoutQuery(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	if u.RawQuery != "" || u.ForceQuery {
-		u.RawQuery, u.ForceQuery = "REDACTED", false
-	}
-	u.Fragment, u.RawFragment, u.User = "", "", nil
-	return u.String()
-}
 
 // keyVersion prefixes every key; a change to the canonical encoding below
 // must change it.

@@ -65,11 +65,12 @@ import (
 	"github.com/oauthkit/oauthkit/oauthtest"
 )
 
-// Settings of the embedded demo server.
-const (
-	demoClientID      = "epic-backend-demo"
-	demoTokenLifetime = 3 * time.Second
-)
+// demoClientID is the client the embedded demo server registers.
+const demoClientID = "epic-backend-demo"
+
+// demoTokenLifetime is how long the embedded demo server's tokens live.
+// The tests shorten it to run faster.
+var demoTokenLifetime = 3 * time.Second
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -167,6 +168,7 @@ func pull(ctx context.Context, opts *options, signer *jwtassert.Signer, httpClie
 		ClientID:   opts.ClientID,
 		Auth:       oauthclient.PrivateKeyJWT{Signer: signer},
 		Scopes:     strings.Fields(opts.Scope),
+		Origins:    []string{opts.FHIRBase}, // the token goes to this FHIR server only
 		HTTPClient: httpClient,
 		Logger:     logger,
 		// Called once for every token obtained. The token itself is a

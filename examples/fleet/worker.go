@@ -110,7 +110,8 @@ func (f *fleet) work(ctx context.Context, id int, delay time.Duration) (res resu
 		ClientID:   f.ClientID,
 		Auth:       oauthclient.PrivateKeyJWT{Signer: f.signer},
 		Scopes:     strings.Fields(f.Scope),
-		Cache:      cache, // a tokencache.Locker too: one fetch for the fleet
+		Cache:      cache,                // a tokencache.Locker too: one fetch for the fleet
+		Origins:    []string{f.FHIRBase}, // the token goes to this FHIR server only
 		HTTPClient: httpClient,
 		Logger:     logger,
 		// Called only for a token this worker fetched, never for one taken

@@ -286,6 +286,7 @@ func (j *job) run(ctx context.Context) (*result, error) {
 		Auth:       oauthclient.PrivateKeyJWT{Signer: j.signer},
 		Scopes:     strings.Fields(j.Scope),
 		Cache:      cache,
+		Origins:    []string{j.FHIRBase}, // the token goes to this FHIR server only
 		HTTPClient: j.httpClient,
 		Logger:     j.logger,
 		// Called only when a token is fetched, never for one found in

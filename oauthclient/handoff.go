@@ -1,0 +1,84 @@
+package oauthclient
+
+// This file holds what callers hand to a source from outside the fetch
+// path: a token a resource server rejected (Invalidate, and the Transport's
+// 401 handling) and a token obtained elsewhere (Seed).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/oauthkit/oauthkit/tokencache"
+	"golang.org/x/oauth2"
+)
+
+// Invalidate reports that a resource server rejected tok. If tok is still
+// the current token it is dropped from memory (never its refresh token), so
+// that the next call fetches another, unless tokens fetched moments ago
+// keep being rejected: then replacements follow the backoff schedule and
+// tok stays in use meanwhile. A newer token is never dropped. The cache is
+// not written: the next fetch replaces the entry under the cache's lock.
+func (s *TokenSource) Invalidate(tok *oauth2.Token) {
+	if tok == nil {
+		return
+	}
+	if st := s.cur.Load(); st != nil && st.entry.AccessToken == tok.AccessToken {
+		s.reject(st)
+	}
+}
+
+// reject handles a 401 for st and reports whether another token may be
+// tried now.
+func (s *TokenSource) reject(st *tokenState) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur.Load() != st {
+		return true // already replaced: the caller may try the new one
+	}
+	now := s.cfg.Now()
+	if st.confirmed() {
+		s.rejects = 0 // it worked before: it went bad, replace it now
+	} else {
+		if now.Before(s.rejectGate) {
+			return false
+		}
+		s.rejects++
+		s.rejectGate = now.Add(s.sched.next(0))
+	}
+	s.publish(nil)
+	s.rejected = st.entry.AccessToken
+	s.log.Debug("oauthclient: token rejected by the resource server; dropped", "consecutive", s.rejects)
+	return true
+}
+
+// Seed makes tok the newest token and persists it (with its refresh token)
+// to the cache, as if it had just been fetched: for tokens obtained
+// elsewhere, such as by Login. A refresh-only token is kept too, with or
+// without a cache. Seed clears any failure the source is backing off from.
+func (s *TokenSource) Seed(ctx context.Context, tok *oauth2.Token) error {
+	if tok == nil || tok.AccessToken == "" && tok.RefreshToken == "" {
+		return errors.New("oauthclient: Seed: empty token")
+	}
+	e := &tokencache.Entry{AccessToken: tok.AccessToken, TokenType: tok.TokenType, RefreshToken: tok.RefreshToken, Expiry: tok.Expiry, Updated: s.cfg.Now()}
+	if sc, ok := tok.Extra("scope").(string); ok {
+		e.Scope = sc
+	}
+	if isDPoPType(e.TokenType) {
+		e.Thumbprint = s.fetcher.thumbprint() // bound to this source's key, like a fetched one
+	}
+	if err := s.tier.seed(ctx, e); err != nil {
+		return fmt.Errorf("oauthclient: Seed: %w", err)
+	}
+	s.mu.Lock()
+	s.failErr, s.bgNext, s.rejects, s.rejectGate = nil, time.Time{}, 0, time.Time{}
+	if e.AccessToken != "" {
+		s.publish(s.timing.newState(e, s.cfg.Now()))
+	} else {
+		s.publish(nil)
+	}
+	s.mu.Unlock()
+	s.sched.reset()
+	return nil
+}
