@@ -166,7 +166,7 @@ func DeviceLogin(ctx context.Context, cfg DeviceLoginConfig) (*oauth2.Token, err
 		cfg.Now = time.Now
 	}
 	if cfg.Sleep == nil {
-		cfg.Sleep = sleepCtx
+		cfg.Sleep = func(ctx context.Context, d time.Duration) error { return sleep(ctx, d, nil) }
 	}
 	prover, err := newDPoPProver(cfg.DPoPKey)
 	if err != nil {
@@ -383,17 +383,5 @@ func pollDeviceToken(ctx context.Context, hc *http.Client, prover *dpopProver, c
 		if te.RetryAfter > wait {
 			wait = min(te.RetryAfter, maxDeviceInterval)
 		}
-	}
-}
-
-// sleepCtx waits d or until ctx is done.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
