@@ -13,13 +13,15 @@
 # fail with "no such object" or wait forever for a password prompt.
 #
 # The keyring files live in a temporary XDG_DATA_HOME that is removed on
-# exit, so the user's own keyrings are neither read nor changed. CI=true is
-# exported so that the tests fail, rather than skip, if the Secret Service
-# still cannot be used.
+# exit, so the user's own keyrings are neither read nor changed. The
+# environment is passed on as it is: run with CI=true (as .ci/run does) for
+# tests that fail, rather than skip, when the Secret Service cannot be used.
 #
 # Needs: dbus (dbus-run-session, dbus-send), gnome-keyring. On Debian/Ubuntu:
-#	apt-get install dbus dbus-x11 gnome-keyring
-# The exit status is the command's.
+#	apt-get install dbus gnome-keyring
+# (scripts/setup.sh installs them when run as root). The exit status is the
+# command's; 2 when a program above is missing, 1 when the daemon does not
+# start.
 set -eu
 
 if [ "$#" -eq 0 ]; then
@@ -73,7 +75,6 @@ while IFS= read -r line; do
 done <"$log"
 
 unset WITH_KEYRING_INNER WITH_KEYRING_DATA
-export CI=true
 status=0
 "$@" || status=$?
 exit "$status"

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/oauthkit/oauthkit/examples/internal/demotest"
 )
@@ -18,16 +19,32 @@ func runProgram(t *testing.T, args ...string) (code int, stdout, stderr string) 
 	return demotest.Run(t, run, args...)
 }
 
+// shortTokens makes the embedded server issue 2-second tokens until the
+// test ends. oauthclient stops using a token its leeway before expiry (a
+// tenth of its lifetime, at least 1 s, at most half of it), so a 2-second
+// token is used for 1 s.
+func shortTokens(t *testing.T) {
+	t.Helper()
+	old := demoTokenLifetime
+	demoTokenLifetime = 2 * time.Second
+	t.Cleanup(func() { demoTokenLifetime = old })
+}
+
 var requestLine = regexp.MustCompile(`^request (\d+): 200 OK, 2 patients, token (fetched|reused)$`)
 
 func TestDemoRefreshesAcrossTokenLifetimes(t *testing.T) {
 	demotest.ClearEnv(t)
-	// 12 requests 250 ms apart span more than the usable part of the
-	// demo's 3 s tokens (at most 2 s), so a second token is needed.
+	shortTokens(t)
+	// 12 requests 125 ms apart (1.375 s) span more than the usable part
+	// of a 2 s token (1 s), so a second token is needed; the first one
+	// serves at least the second request.
 	const requests = 12
-	code, stdout, stderr := runProgram(t, "-requests", strconv.Itoa(requests), "-interval", "250ms")
+	code, stdout, stderr := runProgram(t, "-requests", strconv.Itoa(requests), "-interval", "125ms")
 	if code != 0 {
 		t.Fatalf("exit code %d, stderr:\n%s", code, stderr)
+	}
+	if !strings.HasPrefix(stdout, "embedded test server at ") || !strings.Contains(stdout, ", tokens live 2s\n") {
+		t.Errorf("output does not start with the embedded server and its 2s tokens:\n%s", stdout)
 	}
 	fetched, reused := 0, 0
 	var summary, serverLine string

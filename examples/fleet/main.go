@@ -89,11 +89,12 @@ import (
 	"github.com/oauthkit/oauthkit/tokencache/rediscache"
 )
 
-// Settings of the embedded demo server.
-const (
-	demoClientID      = "fleet-demo"
-	demoTokenLifetime = 3 * time.Second
-)
+// demoClientID is the client the embedded demo server registers.
+const demoClientID = "fleet-demo"
+
+// demoTokenLifetime is how long the embedded demo server's tokens live.
+// The tests shorten it to run faster.
+var demoTokenLifetime = 3 * time.Second
 
 // encryptionKeySize is the size of an -encryption-key-file (AES-256).
 const encryptionKeySize = 32

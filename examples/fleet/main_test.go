@@ -92,14 +92,23 @@ func parseOutput(t *testing.T, stdout string, workers, perWorker int) fleetOutpu
 	return o
 }
 
-// redisKeys returns the keys (token entries and locks) in Redis at addr.
+// redisKeys returns the token entries and locks in Redis at addr: every key
+// but the fence counters, which rediscache keeps after a Delete (they order
+// the writes to a key and expire 90 days after their last use; they hold no
+// token).
 func redisKeys(t *testing.T, addr string) []string {
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
 	defer rdb.Close()
-	keys, err := rdb.Keys(context.Background(), "*").Result()
+	all, err := rdb.Keys(context.Background(), "*").Result()
 	if err != nil {
 		t.Fatalf("KEYS: %v", err)
+	}
+	var keys []string
+	for _, k := range all {
+		if !strings.HasSuffix(k, "}:fence") {
+			keys = append(keys, k)
+		}
 	}
 	return keys
 }
@@ -116,13 +125,23 @@ func writeKeyFile(t *testing.T, n int) string {
 	return name
 }
 
+// shortTokens makes the embedded server issue 2-second tokens until the
+// test ends.
+func shortTokens(t *testing.T) {
+	t.Helper()
+	old := demoTokenLifetime
+	demoTokenLifetime = 2 * time.Second
+	t.Cleanup(func() { demoTokenLifetime = old })
+}
+
 // minTokenAge is a lower bound on the age of the fleet's cached token when
-// any worker asks for a new one. A demo token lives 3 s; oauthclient stops
-// using it 1 s before it expires and refreshes it in the background during
-// the last quarter of its lifetime before that (0.75 s), so no worker asks
-// for a new token while the cached one is younger than 1.25 s. The bound
-// leaves a margin.
-const minTokenAge = time.Second
+// any worker asks for a new one. A token from shortTokens lives 2 s;
+// oauthclient stops using it 1 s before it expires (its leeway: a tenth of
+// the lifetime, at least 1 s, at most half) and refreshes it in the
+// background during the last quarter of its lifetime before that (0.5 s),
+// so no worker asks for a new token while the cached one is younger than
+// 0.5 s. The bound leaves a margin.
+const minTokenAge = 400 * time.Millisecond
 
 func TestDemo(t *testing.T) {
 	tests := []struct {
@@ -136,9 +155,13 @@ func TestDemo(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clearEnv(t)
+			shortTokens(t)
 			rds := redistest.Start(t)
-			const workers, requests = 6, 5
-			args := []string{"-redis", rds.Addr, "-workers", strconv.Itoa(workers), "-requests", strconv.Itoa(requests), "-interval", "400ms"}
+			// Five requests 250 ms apart, the workers' starts spread
+			// over 250 ms: the run outlasts the usable second of the
+			// first token.
+			const workers, requests = 8, 5
+			args := []string{"-redis", rds.Addr, "-workers", strconv.Itoa(workers), "-requests", strconv.Itoa(requests), "-interval", "250ms"}
 			if tt.keyFile {
 				args = append(args, "-encryption-key-file", writeKeyFile(t, 32))
 			}
@@ -150,6 +173,9 @@ func TestDemo(t *testing.T) {
 			}
 			if stderr != "" {
 				t.Errorf("stderr:\n%s", stderr)
+			}
+			if !strings.Contains(stdout, ", tokens live 2s\n") {
+				t.Errorf("output does not name the embedded server's 2s tokens:\n%s", stdout)
 			}
 			if want := "fleet cache: Redis at " + rds.Addr + `, key prefix "oauthkit:", ` + tt.wantCipher; !strings.Contains(stdout, want) {
 				t.Errorf("output does not contain %q:\n%s", want, stdout)

@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"github.com/oauthkit/oauthkit/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	gokeyring "github.com/zalando/go-keyring"
 
 	"github.com/oauthkit/oauthkit/examples/internal/demotest"
+	"github.com/oauthkit/oauthkit/internal/testenv"
 )
 
 // isolate makes a test independent of the caller's environment and keeps
