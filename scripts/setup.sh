@@ -14,7 +14,8 @@
 #     absent or another version;
 #   - as root where apt-get exists (Debian, Ubuntu): redis-server,
 #     gnome-keyring and dbus (with dbus-daemon and dbus-bin where Debian
-#     splits them), after one `apt-get update`.
+#     splits them), and zsh (to check the zsh completion script), after one
+#     `apt-get update`.
 # Not root, it prints the apt-get line to run instead. It never installs
 # node: the interop tests need node >= 20.19 (package.json "engines").
 #
@@ -47,6 +48,7 @@ have() { command -v "$1" >/dev/null 2>&1; }
 apt_missing() {
 	have redis-server || echo redis-server
 	have gnome-keyring-daemon || echo gnome-keyring
+	have zsh || echo zsh # the command line's zsh completion is checked with zsh -n
 	if ! have dbus-run-session || ! have dbus-send || ! have dbus-daemon; then
 		echo dbus
 	fi
