@@ -182,6 +182,9 @@ func Login(ctx context.Context, cfg LoginConfig) (*oauth2.Token, error) {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			io.WriteString(w, "Login complete. You can close this window.\n")
 		}
+		// The browser gets its page before Login goes on (and may return
+		// and stop the listener).
+		http.NewResponseController(w).Flush()
 		select {
 		case results <- res:
 		default:
@@ -189,7 +192,14 @@ func Login(ctx context.Context, cfg LoginConfig) (*oauth2.Token, error) {
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
-	defer srv.Close()
+	defer func() {
+		// Let a redirect being answered finish, then stop listening.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if srv.Shutdown(ctx) != nil {
+			srv.Close()
+		}
+	}()
 
 	fmt.Fprintf(cfg.Out, "Open this URL in a browser to log in:\n\n  %s\n\n", authURL)
 	if cfg.OpenBrowser != nil {
