@@ -24,7 +24,7 @@ func NewStatic(accessToken string) (*Static, error) {
 		return nil, errors.New("oauthclient: NewStatic: empty token")
 	}
 	tok := &oauth2.Token{AccessToken: accessToken, TokenType: "Bearer"}
-	return &Static{st: &tokenState{tok: tok, header: []string{"Bearer " + accessToken}}}, nil
+	return &Static{st: newTokenState(tok, "Bearer "+accessToken)}, nil
 }
 
 // Token returns a copy of the static token.

@@ -96,9 +96,7 @@ func NewTokenSource(cfg Config) (*TokenSource, error) {
 		s.limiter = DefaultRefreshLimiter
 	}
 	s.obs = observer{cfg.Observer}
-	if len(cfg.Origins) > 0 {
-		s.origins, _ = parseOrigins(cfg.Origins) // validated
-	}
+	s.origins, _ = parseOrigins(cfg.Origins) // validated; empty, not nil, when unbound
 	s.key = cfg.CacheKey
 	if s.key == "" {
 		s.key = cacheKey(&cfg)
@@ -270,7 +268,10 @@ func (s *TokenSource) publish(st *tokenState) {
 			st.flags.Or(flagTimed)
 		}
 	}
-	s.cur.Swap(st).stop()
+	if old := s.cur.Swap(st); old != nil {
+		old.flags.Or(flagStale) // no Transport keeps sending a replaced token
+		old.stop()
+	}
 }
 
 // refreshMoment runs when st enters its refresh window: the hot path then

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/oauth2"
 )
@@ -23,16 +24,28 @@ import (
 // body can be replayed (no body, or GetBody set). With Origins set, it
 // adds the token only to requests for those origins.
 type Transport struct {
+	// The fields every request reads come first and fill one cache line;
+	// the struct is padded to 128 bytes, whose size class starts objects on
+	// 64-byte boundaries.
+
+	// last is the token state this Transport sent last: while it is hot
+	// (fresh, used, not replaced) the next request takes it without asking
+	// the source, one cache line fewer per request.
+	last atomic.Pointer[tokenState]
+	// origins are the parsed Origins; TokenSource.Client sets them from
+	// Config.Origins (empty, not nil, when unbound).
+	origins []string
+
 	// Source supplies tokens. Required.
 	Source Source
 	// Base sends the requests. Optional; default http.DefaultTransport.
 	Base http.RoundTripper
 	// Origins, if set, are the only origins (scheme, host, port; paths
 	// ignored) that receive the token; requests to others are sent without
-	// it. Optional; TokenSource.Client fills it from Config.Origins.
+	// it. Optional; TokenSource.Client uses Config.Origins instead.
 	Origins []string
 
-	origins []string // parsed Origins, set by TokenSource.Client
+	_ [40]byte
 }
 
 // hooks is implemented by TokenSource: the Transport reports 401s to its
@@ -98,7 +111,7 @@ func (t *Transport) current(ctx context.Context) (*tokenState, error) {
 	if tok == nil || tok.AccessToken == "" {
 		return nil, errors.New("oauthclient: Transport: source returned no token")
 	}
-	return &tokenState{tok: tok, header: []string{"Bearer " + tok.AccessToken}}, nil
+	return newTokenState(tok, "Bearer "+tok.AccessToken), nil
 }
 
 func (t *Transport) reject(st *tokenState) bool {
@@ -123,17 +136,21 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// to: send it, but never with the token.
 		return t.base().RoundTrip(req)
 	}
-	if !secureTarget(req.URL) {
+	if req.URL.Scheme != "https" && !secureTarget(req.URL) {
 		if req.Response != nil {
 			return t.base().RoundTrip(req)
 		}
 		closeBody(req)
 		return nil, ErrInsecureURL
 	}
-	st, err := t.current(req.Context())
-	if err != nil {
-		closeBody(req)
-		return nil, err
+	st := t.last.Load()
+	if st == nil || !st.hot() {
+		var err error
+		if st, err = t.current(req.Context()); err != nil {
+			closeBody(req)
+			return nil, err
+		}
+		t.last.Store(st)
 	}
 	resp, err := t.send(withAuth(req, st.header), st, req)
 	if err != nil {

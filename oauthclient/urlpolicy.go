@@ -106,6 +106,7 @@ func origin(u *url.URL) (o string, ok bool) {
 
 // parseOrigins returns the origins of the given URLs, as origin computes
 // them.
+// The result is never nil.
 func parseOrigins(urls []string) ([]string, error) {
 	out := make([]string, 0, len(urls))
 	for _, raw := range urls {
@@ -124,7 +125,7 @@ func parseOrigins(urls []string) ([]string, error) {
 
 // allowedOrigin reports whether u's origin is one of origins (empty: any).
 func allowedOrigin(u *url.URL, origins []string) bool {
-	if len(origins) == 0 {
+	if len(origins) == 0 { // unbound
 		return true
 	}
 	o, ok := origin(u)
