@@ -1,0 +1,140 @@
+package oauthclient_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/oauthkit/oauthkit/oauthclient"
+	"golang.org/x/oauth2"
+)
+
+// The quiet-tenant scenario of the multi-tenant benchmarks (see
+// tenancy_bench_test.go).
+
+// quietObserver counts, per tenant, the callers that waited for a token.
+type quietObserver struct {
+	nopObserver
+	waits *atomic.Int64
+}
+
+func (o quietObserver) FetchWait(context.Context, context.Context) { o.waits.Add(1) }
+
+// useOncePerPeriod makes one request through each of rts in each of
+// periods consecutive periods, all starting now: at a random moment of
+// each period, or, with steady, at a random moment of the first and then
+// exactly one period apart.
+func useOncePerPeriod(rts []http.RoundTripper, period time.Duration, periods int, steady bool) {
+	start := time.Now()
+	var wg sync.WaitGroup
+	for _, rt := range rts {
+		wg.Go(func() {
+			req, _ := http.NewRequest(http.MethodGet, "https://fhir.example.test/Patient", nil)
+			phase := rand.N(period)
+			for k := range periods {
+				if !steady {
+					phase = rand.N(period)
+				}
+				time.Sleep(time.Until(start.Add(time.Duration(k)*period + phase)))
+				rt.RoundTrip(req)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// BenchmarkQuietTenant runs 100 tenants whose tokens are usable for 2 s
+// (ours: expires_in=3 less its 1 s leeway; x/oauth2: expires_in=12 less
+// its fixed 10 s). Run with -benchtime=1x.
+//
+// "random": each tenant sends one request at a random moment of each 2 s
+// period, for 4 periods, so two requests are 0 to 4 s apart. "steady":
+// each tenant sends 4 requests 1.8 s apart (0.9 of the usable lifetime)
+// from a random first moment. The first request's token fetch is not
+// counted: waits counts the other requests that waited for a token (ours:
+// Observer.FetchWait; x/oauth2: its token requests, each of which a caller
+// waits for), out of the 300 in uses.
+//
+// "idle-after-one-use": each tenant gets one token, is used once, then
+// stays idle for two 3 s lifetimes. The used token is refreshed once ahead
+// of its expiry (idle-refreshes, 100 expected); idle-extra-reqs counts the
+// token requests beyond that one per tenant (0 expected: the unused
+// successor is left to expire).
+func BenchmarkQuietTenant(b *testing.B) {
+	for _, pattern := range []string{"random", "steady"} {
+		b.Run(pattern+"/ours", func(b *testing.B) {
+			runQuiet(b, 3, pattern == "steady", true, func(ts *tenantServer, i int, hc *http.Client, lim *oauthclient.RefreshLimiter, waits *atomic.Int64) http.RoundTripper {
+				return &oauthclient.Transport{Source: newTenant(b, ts, i, hc, lim, quietObserver{waits: waits}), Base: benchNop()}
+			})
+		})
+		b.Run(pattern+"/xoauth2", func(b *testing.B) {
+			runQuiet(b, 12, pattern == "steady", false, func(ts *tenantServer, i int, hc *http.Client, _ *oauthclient.RefreshLimiter, _ *atomic.Int64) http.RoundTripper {
+				return &oauth2.Transport{Source: newXTenant(ts, i, hc), Base: benchNop()}
+			})
+		})
+	}
+	b.Run("idle-after-one-use/ours", func(b *testing.B) {
+		const tenants = 100
+		var refreshes, extra int64
+		for range b.N {
+			ts := newTenantServer(b, 0, 3)
+			hc := tenantHTTPClient(b, 16)
+			lim := oauthclient.NewRefreshLimiter(16)
+			rts := make([]http.RoundTripper, tenants)
+			for i := range rts {
+				rts[i] = &oauthclient.Transport{Source: newTenant(b, ts, i, hc, lim, nil), Base: benchNop()}
+			}
+			useOncePerPeriod(rts, time.Millisecond, 1, false)
+			time.Sleep(2 * 3 * time.Second)
+			for _, c := range ts.counts() {
+				refreshes += int64(c - 1)
+				extra += int64(max(0, c-2))
+			}
+		}
+		b.ReportMetric(float64(refreshes)/float64(b.N), "idle-refreshes")
+		b.ReportMetric(float64(extra)/float64(b.N), "idle-extra-reqs")
+	})
+}
+
+// runQuiet runs one "random" or "steady" scenario: 100 tenants from
+// newRT, tokens of expiresIn seconds, 4 periods. With observed,
+// waits are counted by the observer newRT was given, else as token
+// requests.
+func runQuiet(b *testing.B, expiresIn int, steady, observed bool, newRT func(ts *tenantServer, i int, hc *http.Client, lim *oauthclient.RefreshLimiter, waits *atomic.Int64) http.RoundTripper) {
+	const (
+		tenants = 100
+		periods = 4
+	)
+	period := 2 * time.Second
+	if steady {
+		period = 1800 * time.Millisecond
+	}
+	var waits, tokenReqs int64
+	for range b.N {
+		ts := newTenantServer(b, 0, expiresIn)
+		hc := tenantHTTPClient(b, 16)
+		lim := oauthclient.NewRefreshLimiter(16)
+		seen := make([]atomic.Int64, tenants)
+		rts := make([]http.RoundTripper, tenants)
+		for i := range rts {
+			rts[i] = newRT(ts, i, hc, lim, &seen[i])
+		}
+		useOncePerPeriod(rts, period, periods, steady)
+		counts := ts.counts()
+		for i := range seen {
+			w := int64(counts[tenantID(i)])
+			if observed {
+				w = seen[i].Load()
+			}
+			waits += max(0, w-1)
+			tokenReqs += int64(counts[tenantID(i)])
+		}
+	}
+	b.ReportMetric(float64(waits)/float64(b.N), "waits")
+	b.ReportMetric(float64(tokenReqs)/float64(b.N), "token-reqs")
+	b.ReportMetric(tenants*(periods-1), "uses")
+}
