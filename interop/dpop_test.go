@@ -1,17 +1,12 @@
 package interop
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -53,75 +48,8 @@ func startSenderProvider(t *testing.T, opts senderOptions) *senderProvider {
 	if opts.TLS != nil {
 		cfg["tls"] = opts.TLS
 	}
-	b, err := json.Marshal(cfg)
-	if err != nil {
-		t.Fatalf("interop: encode config: %v", err)
-	}
-	path := filepath.Join(t.TempDir(), "provider.json")
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatalf("interop: write config: %v", err)
-	}
-	cmd := exec.Command(node, script, path)
-	cmd.Dir = filepath.Dir(script)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stderr := &lockedBuffer{}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("interop: start node: %v", err)
-	}
-	exited := make(chan struct{})
-	t.Cleanup(func() {
-		_ = stdin.Close()
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("interop server stderr:\n%s", stderr.String())
-		}
-	})
-	type ready struct {
-		Issuer        string `json:"issuer"`
-		TokenEndpoint string `json:"token_endpoint"`
-		AuthEndpoint  string `json:"authorization_endpoint"`
-		FHIRBase      string `json:"fhir_base"`
-		MTLSBase      string `json:"mtls_base"`
-	}
-	readyc := make(chan ready, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		sent := false
-		for sc.Scan() {
-			if line, ok := strings.CutPrefix(sc.Text(), "READY "); ok && !sent {
-				var r ready
-				if json.Unmarshal([]byte(line), &r) == nil {
-					readyc <- r
-					sent = true
-				}
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	var r ready
-	select {
-	case r = <-readyc:
-	case <-exited:
-		t.Fatalf("interop: server exited before it was ready:\n%s", stderr.String())
-	case <-time.After(readyTimeout):
-		t.Fatalf("interop: server not ready after %v:\n%s", readyTimeout, stderr.String())
-	}
-	return &senderProvider{Issuer: r.Issuer, TokenURL: r.TokenEndpoint, AuthURL: r.AuthEndpoint, FHIRBase: r.FHIRBase, MTLSBase: r.MTLSBase, http: &http.Client{Timeout: 30 * time.Second}}
+	r := runProviderProcess(t, node, script, cfg)
+	return &senderProvider{Issuer: r.Issuer, TokenURL: r.TokenEndpoint, AuthURL: r.AuthorizationEndpoint, FHIRBase: r.FHIRBase, MTLSBase: r.MTLSBase, http: &http.Client{Timeout: 30 * time.Second}}
 }
 
 // stats reads the server's counters.

@@ -124,6 +124,7 @@ type readyInfo struct {
 	IntrospectionEndpoint string `json:"introspection_endpoint"`
 	JWKSURI               string `json:"jwks_uri"`
 	FHIRBase              string `json:"fhir_base"`
+	MTLSBase              string `json:"mtls_base"` // https base URL ("" without TLS)
 }
 
 // requireProviderDeps returns the node binary and the server script, or skips
@@ -232,6 +233,25 @@ func startProvider(t testing.TB, opts ProviderOptions) *Provider {
 		RefreshTokenTTL:      seconds(opts.RefreshTokenTTL, 3600),
 		Clients:              clients,
 	}
+	info := runProviderProcess(t, node, script, cfg)
+	if info.Issuer == "" || info.TokenEndpoint == "" || info.FHIRBase == "" {
+		t.Fatalf("interop: incomplete READY line")
+	}
+	p.Issuer = info.Issuer
+	p.TokenURL = info.TokenEndpoint
+	p.AuthorizationURL = info.AuthorizationEndpoint
+	p.RevocationURL = info.RevocationEndpoint
+	p.IntrospectionURL = info.IntrospectionEndpoint
+	p.JWKSURL = info.JWKSURI
+	p.FHIRBase = info.FHIRBase
+	return p
+}
+
+// runProviderProcess writes cfg as the server's config file, starts
+// provider/server.mjs with node, waits for its READY line and stops it
+// (closing its stdin) when the test ends.
+func runProviderProcess(t testing.TB, node, script string, cfg any) readyInfo {
+	t.Helper()
 	cfgJSON, err := json.Marshal(cfg)
 	if err != nil {
 		t.Fatalf("interop: encode config: %v", err)
@@ -299,17 +319,7 @@ func startProvider(t testing.TB, opts ProviderOptions) *Provider {
 	case <-time.After(readyTimeout):
 		t.Fatalf("interop: server not ready after %v:\n%s", readyTimeout, stderr.String())
 	}
-	if info.Issuer == "" || info.TokenEndpoint == "" || info.FHIRBase == "" {
-		t.Fatalf("interop: incomplete READY line")
-	}
-	p.Issuer = info.Issuer
-	p.TokenURL = info.TokenEndpoint
-	p.AuthorizationURL = info.AuthorizationEndpoint
-	p.RevocationURL = info.RevocationEndpoint
-	p.IntrospectionURL = info.IntrospectionEndpoint
-	p.JWKSURL = info.JWKSURI
-	p.FHIRBase = info.FHIRBase
-	return p
+	return info
 }
 
 // Client returns the registration with the given ID.
