@@ -66,7 +66,9 @@ func Example() {
 			}
 		}
 	}
-	// Output:
+	// The two instruments come from two meters, in no fixed order.
+
+	// Unordered output:
 	// oauth.client.token.requests grant=client_credentials ok: 1
 	// oauth.client.token.remaining_lifetime: about 60 minutes
 }
