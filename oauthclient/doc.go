@@ -116,8 +116,8 @@
 // rather than ordered by host clocks, and right before a refresh token is
 // sent the lease is extended to the request's deadline (Lease.Hold); a
 // holder that cannot confirm its lease does not send. A cache that does not
-// answer within CacheTimeout is left alone for 30 s (memory only, with a
-// warning). A cache key names whose token it is; a shared cache without an
+// answer within CacheTimeout is not read or locked for 30 s (with a
+// warning); a new refresh token is still written to it. A cache key names whose token it is; a shared cache without an
 // identity the grant can name needs Config.CacheKey.
 //
 // # Sender-constrained tokens

@@ -320,3 +320,34 @@ func TestStuckLockCostsATokenRequest(t *testing.T) {
 		t.Fatalf("Token with a stuck lock: %v", err)
 	}
 }
+
+// slowLoadCache hangs on Load (a Redis that stopped answering reads) and
+// counts the Stores it gets.
+type slowLoadCache struct {
+	tokencache.Memory
+	stores atomic.Int64
+}
+
+func (c *slowLoadCache) Load(ctx context.Context, _ string) (*tokencache.Entry, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func (c *slowLoadCache) Store(context.Context, string, *tokencache.Entry) error {
+	c.stores.Add(1)
+	return nil
+}
+
+// A cache that did not answer is skipped for a while, but a rotated refresh
+// token is still written to it: other processes must not redeem the old one.
+func TestRotatedRefreshTokenReachesASlowCache(t *testing.T) {
+	srv := newRotatingServer(t, "rt-0", 3600)
+	cache := &slowLoadCache{}
+	ts := newTS(t, Config{TokenURL: srv.URL, Grant: RefreshToken{Token: "rt-0"}, Cache: cache, CacheTimeout: 50 * time.Millisecond})
+	if _, err := ts.Token(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := cache.stores.Load(); got != 1 {
+		t.Fatalf("stores of the rotated refresh token = %d, want 1", got)
+	}
+}

@@ -215,17 +215,33 @@ func (t *tier) unlock(lease tokencache.Lease) {
 // The write is not cancelled with ctx: a rotated refresh token must reach
 // the cache even if the fetch's deadline passed meanwhile.
 func (t *tier) save(ctx context.Context, lease tokencache.Lease, e *tokencache.Entry) {
-	t.mu.Lock()
-	t.newest, t.unsaved = e, true
-	t.mu.Unlock()
+	t.remember(e)
 	if t.cache == nil {
 		return
 	}
-	if !t.up() {
-		t.log.Warn("oauthclient: cache not answering; the new token is kept in memory and stored later")
+	if !t.up() && e.RefreshToken == "" {
+		// The cache did not answer moments ago; an access token alone is
+		// not worth another wait. A refresh token is: another process must
+		// not redeem the one it replaced.
+		t.log.Warn("oauthclient: cache not answering; the new token is kept in memory")
 		return
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), t.timeout)
+	if err := t.store(context.WithoutCancel(ctx), lease, e); err != nil {
+		t.log.Error("oauthclient: could not persist the new token; it is kept in memory", "err", err)
+	}
+}
+
+// remember makes e the newest entry, not yet saved.
+func (t *tier) remember(e *tokencache.Entry) {
+	t.mu.Lock()
+	t.newest, t.unsaved = e, true
+	t.mu.Unlock()
+}
+
+// store writes e, through the lease when one is held (a fenced write),
+// bounded by the cache timeout, and marks it saved.
+func (t *tier) store(ctx context.Context, lease tokencache.Lease, e *tokencache.Entry) error {
+	sctx, cancel := context.WithTimeout(ctx, t.timeout)
 	defer cancel()
 	var err error
 	if lease != nil {
@@ -235,14 +251,14 @@ func (t *tier) save(ctx context.Context, lease tokencache.Lease, e *tokencache.E
 	}
 	t.noteTimeout(sctx, err)
 	if err != nil {
-		t.log.Error("oauthclient: could not persist the new token; it is kept in memory", "err", err)
-		return
+		return err
 	}
 	t.mu.Lock()
 	if t.newest == e {
 		t.unsaved = false
 	}
 	t.mu.Unlock()
+	return nil
 }
 
 // cacheRetry is how long a cache that did not answer within CacheTimeout
@@ -276,23 +292,11 @@ func (t *tier) markDown() {
 
 // seed makes e the newest entry and stores it, returning the cache's error.
 func (t *tier) seed(ctx context.Context, e *tokencache.Entry) error {
-	t.mu.Lock()
-	t.newest, t.unsaved = e, true
-	t.mu.Unlock()
+	t.remember(e)
 	if t.cache == nil {
 		return nil
 	}
-	sctx, cancel := context.WithTimeout(ctx, t.timeout)
-	defer cancel()
-	if err := t.cache.Store(sctx, t.key, e); err != nil {
-		return err
-	}
-	t.mu.Lock()
-	if t.newest == e {
-		t.unsaved = false
-	}
-	t.mu.Unlock()
-	return nil
+	return t.store(ctx, nil, e)
 }
 
 // latest returns the newest entry known in memory (nil if none).
