@@ -215,7 +215,7 @@ func (s *Server) handleKickOff(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.StorageURL() // start it before the manifest names it
-	job := &bulkJob{id: newJobID(), request: s.URL + r.URL.RequestURI(), started: s.clock(), types: types}
+	job := &bulkJob{id: randomID(12), request: s.URL + r.URL.RequestURI(), started: s.clock(), types: types}
 	b.mu.Lock()
 	job.opts = b.opts.withDefaults()
 	if b.jobs == nil {

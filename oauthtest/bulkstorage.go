@@ -1,8 +1,6 @@
 package oauthtest
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -173,11 +171,4 @@ func exportedResource(typ string, n, i int) map[string]any {
 		r["valueQuantity"] = map[string]any{"value": 60 + i, "unit": "/min"}
 	}
 	return r
-}
-
-// newJobID returns a random export ID: 12 bytes, base64url.
-func newJobID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	return base64.RawURLEncoding.EncodeToString(b[:])
 }

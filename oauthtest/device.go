@@ -1,13 +1,10 @@
 package oauthtest
 
 import (
-	"bytes"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"sort"
 	"strings"
@@ -227,94 +224,9 @@ func (s *Server) handleDevicePage(w http.ResponseWriter, _ *http.Request) {
 	_, _ = io.WriteString(w, "oauthtest: device login pending; tests approve it with Server.ApproveDevice.\n")
 }
 
-// handleTokenEndpoint routes token requests of the device code grant to
-// handleDeviceToken and all others (and injected answers) to handleToken.
-func (s *Server) handleTokenEndpoint(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	injected := len(s.injected) > 0
-	s.mu.Unlock()
-	if injected || r.Method != http.MethodPost {
-		s.handleToken(w, r)
-		return
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	if err != nil || len(body) > maxBodyBytes {
-		s.handleToken(w, r)
-		return
-	}
-	if form, err := url.ParseQuery(string(body)); err != nil || form.Get("grant_type") != GrantDeviceCode {
-		s.handleToken(w, r)
-		return
-	}
-	s.handleDeviceToken(w, r)
-}
-
-// handleDeviceToken answers a device code grant request (RFC 8628 §3.4,
-// §3.5), logged and counted like every token request.
-func (s *Server) handleDeviceToken(w http.ResponseWriter, r *http.Request) {
-	form, oerr := readForm(r)
-	entry := TokenRequest{GrantType: GrantDeviceCode, ClientID: claimedClientID(r, form),
-		AuthMethod: strings.Join(detectAuthMethods(r, form), "+")}
-	for k := range form {
-		entry.FormKeys = append(entry.FormKeys, k)
-	}
-	sort.Strings(entry.FormKeys)
-	s.mu.Lock()
-	entry.Time = s.now()
-	s.stats.TokenRequests++
-	s.stats.ByGrant[GrantDeviceCode]++
-	delay := s.tokenDelay
-	s.mu.Unlock()
-	if !wait(r.Context(), delay) {
-		s.recordToken(entry, 0, "")
-		return
-	}
-	if oerr == nil {
-		oerr = checkFormRequest(r, form)
-	}
-	var resp *tokenResponse
-	var dpopHeader http.Header
-	if oerr == nil {
-		s.mu.Lock()
-		var jkt string
-		jkt, dpopHeader, oerr = s.dpopTokenLocked(r, form)
-		if oerr == nil {
-			resp, oerr = s.deviceGrantLocked(r, form)
-		}
-		if oerr == nil {
-			s.bindDPoPLocked(resp, jkt)
-			s.bindCertLocked(r, resp)
-		}
-		s.mu.Unlock()
-	}
-	if oerr != nil {
-		for k, v := range dpopHeader {
-			w.Header()[k] = v
-		}
-		writeOAuthError(w, oerr)
-		s.recordToken(entry, oerr.status, oerr.code)
-		return
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Pragma", "no-cache")
-	writeJSON(w, http.StatusOK, "application/json", resp)
-	s.recordToken(entry, http.StatusOK, "")
-}
-
-// deviceGrantLocked checks a device code and issues tokens once the user
-// approved. s.mu must be held.
-func (s *Server) deviceGrantLocked(r *http.Request, form url.Values) (*tokenResponse, *oauthError) {
-	c, oerr := s.authenticateClientLocked(r, form, []string{s.TokenURL(), s.Issuer()})
-	if oerr != nil {
-		return nil, oerr
-	}
-	if c == nil {
-		return nil, errClient(false, "client authentication required")
-	}
-	if oerr := checkGrantAllowed(c, GrantDeviceCode); oerr != nil {
-		return nil, oerr
-	}
+// deviceGrantLocked checks the device code of authenticated client c and
+// issues tokens once the user approved. s.mu must be held.
+func (s *Server) deviceGrantLocked(c *registeredClient, form url.Values) (*tokenResponse, *oauthError) {
 	code := form.Get("device_code")
 	if code == "" {
 		return nil, errRequest("device_code is required")
@@ -339,24 +251,4 @@ func (s *Server) deviceGrantLocked(r *http.Request, form url.Values) (*tokenResp
 	g.consumed = true
 	refresh := checkGrantAllowed(c, GrantRefreshToken) == nil
 	return s.issueLocked(issueParams{client: c, subject: g.subject, scopes: g.scopes, withRefresh: refresh}), nil
-}
-
-// withDeviceMetadata serves a metadata document h writes with the device
-// authorization endpoint added (RFC 8628 §4).
-func (s *Server) withDeviceMetadata(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		rec := httptest.NewRecorder()
-		h(rec, r)
-		var doc map[string]any
-		if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &doc) != nil {
-			for k, v := range rec.Header() {
-				w.Header()[k] = v
-			}
-			w.WriteHeader(rec.Code)
-			_, _ = w.Write(rec.Body.Bytes())
-			return
-		}
-		doc["device_authorization_endpoint"] = s.DeviceAuthorizationURL()
-		writeJSON(w, http.StatusOK, rec.Header().Get("Content-Type"), doc)
-	}
 }

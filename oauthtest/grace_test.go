@@ -1,10 +1,11 @@
 package oauthtest_test
 
 import (
-	"github.com/oauthkit/oauthkit/internal/testclock"
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/oauthkit/oauthkit/internal/testclock"
 )
 
 func TestRefreshReuseGrace(t *testing.T) {

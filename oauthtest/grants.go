@@ -45,6 +45,13 @@ func (s *Server) grant(r *http.Request, form url.Values) (*tokenResponse, *oauth
 	if oerr != nil {
 		return nil, oerr
 	}
+	return s.runGrantLocked(c, gt, form, scopes)
+}
+
+// runGrantLocked runs grant gt for client c (nil only for a jwt-bearer
+// grant without client authentication), however it authenticated. s.mu
+// must be held.
+func (s *Server) runGrantLocked(c *registeredClient, gt string, form url.Values, scopes []string) (*tokenResponse, *oauthError) {
 	switch gt {
 	case GrantClientCredentials:
 		return s.clientCredentialsLocked(c, scopes)
@@ -56,6 +63,8 @@ func (s *Server) grant(r *http.Request, form url.Values) (*tokenResponse, *oauth
 		return s.tokenExchangeLocked(c, form, scopes)
 	case GrantPassword:
 		return s.passwordLocked(c, form, scopes)
+	case GrantDeviceCode:
+		return s.deviceGrantLocked(c, form)
 	default: // GrantAuthorizationCode
 		return s.authorizationCodeLocked(c, form, scopes)
 	}

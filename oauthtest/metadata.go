@@ -21,6 +21,7 @@ func (s *Server) handleASMetadata(w http.ResponseWriter, _ *http.Request) {
 		"token_endpoint":                                           s.TokenURL(),
 		"revocation_endpoint":                                      s.RevocationURL(),
 		"introspection_endpoint":                                   s.IntrospectionURL(),
+		"device_authorization_endpoint":                            s.DeviceAuthorizationURL(),
 		"grant_types_supported":                                    allGrantTypes,
 		"response_types_supported":                                 []string{"code"},
 		"response_modes_supported":                                 []string{"query"},
@@ -41,12 +42,13 @@ func (s *Server) handleASMetadata(w http.ResponseWriter, _ *http.Request) {
 // handleSMARTConfig serves the SMART App Launch 2.x discovery document.
 func (s *Server) handleSMARTConfig(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, "application/json", map[string]any{
-		"issuer":                                s.Issuer(),
-		"authorization_endpoint":                s.AuthorizeURL(),
-		"token_endpoint":                        s.TokenURL(),
-		"revocation_endpoint":                   s.RevocationURL(),
-		"introspection_endpoint":                s.IntrospectionURL(),
-		"token_endpoint_auth_methods_supported": authMethodsSupported,
+		"issuer":                                           s.Issuer(),
+		"authorization_endpoint":                           s.AuthorizeURL(),
+		"token_endpoint":                                   s.TokenURL(),
+		"revocation_endpoint":                              s.RevocationURL(),
+		"introspection_endpoint":                           s.IntrospectionURL(),
+		"device_authorization_endpoint":                    s.DeviceAuthorizationURL(),
+		"token_endpoint_auth_methods_supported":            authMethodsSupported,
 		"token_endpoint_auth_signing_alg_values_supported": asymmetricAlgNames(),
 		"grant_types_supported":                            allGrantTypes,
 		"scopes_supported":                                 scopesSupported,

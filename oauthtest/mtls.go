@@ -172,19 +172,6 @@ func (s *Server) grantCert(r *http.Request, form url.Values) (resp *tokenRespons
 	if oerr != nil {
 		return nil, oerr, true
 	}
-	switch gt {
-	case GrantClientCredentials:
-		resp, oerr = s.clientCredentialsLocked(c, scopes)
-	case GrantRefreshToken:
-		resp, oerr = s.refreshLocked(c, form, scopes)
-	case GrantJWTBearer:
-		resp, oerr = s.jwtBearerLocked(c, form, scopes)
-	case GrantTokenExchange:
-		resp, oerr = s.tokenExchangeLocked(c, form, scopes)
-	case GrantPassword:
-		resp, oerr = s.passwordLocked(c, form, scopes)
-	default:
-		resp, oerr = s.authorizationCodeLocked(c, form, scopes)
-	}
+	resp, oerr = s.runGrantLocked(c, gt, form, scopes)
 	return resp, oerr, true
 }

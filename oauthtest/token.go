@@ -109,10 +109,13 @@ func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {
 }
 
 // newOpaqueToken returns 32 random bytes, base64url without padding.
-func newOpaqueToken() string {
-	var b [32]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	return base64.RawURLEncoding.EncodeToString(b[:])
+func newOpaqueToken() string { return randomID(32) }
+
+// randomID returns n random bytes, base64url without padding.
+func randomID(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // wait sleeps d or until ctx ends; it reports whether d elapsed.
