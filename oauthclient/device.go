@@ -172,7 +172,7 @@ func DeviceLogin(ctx context.Context, cfg DeviceLoginConfig) (*oauth2.Token, err
 	if err != nil {
 		return nil, fmt.Errorf("oauthclient: device login: %w", err)
 	}
-	hc := tokenHTTPClient(cfg.HTTPClient)
+	hc := tokenHTTPClient(cfg.HTTPClient, cfg.Auth)
 
 	start := cfg.Now()
 	dc, secret, err := requestDeviceCode(ctx, hc, cfg)
@@ -224,7 +224,7 @@ func requestDeviceCode(ctx context.Context, hc *http.Client, cfg DeviceLoginConf
 		return DeviceCode{}, "", fmt.Errorf("oauthclient: device login: device authorization request: %w", tokenError(err))
 	}
 	if resp.StatusCode != http.StatusOK {
-		_, err := resp.Parse() // an RFC 6749 §5.2 error, or a description of the answer
+		_, err := resp.Parse(cfg.Now()) // an RFC 6749 §5.2 error, or a description of the answer
 		if err == nil {
 			err = &tokenendpoint.Error{StatusCode: resp.StatusCode, Err: tokenendpoint.ErrMalformed}
 		}

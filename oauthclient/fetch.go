@@ -192,7 +192,7 @@ func postToken(ctx context.Context, hc *http.Client, p *dpopProver, req *tokenen
 			return nil, err
 		}
 		fresh := p != nil && p.remember(scope, resp.Header) && p.nonce(scope) != sent
-		tok, err := resp.Parse()
+		tok, err := resp.Parse(now())
 		var te *tokenendpoint.Error
 		if errors.As(err, &te) {
 			if te.ErrorCode == "use_dpop_nonce" && fresh && try == 0 && rebuild != nil {
@@ -200,9 +200,6 @@ func postToken(ctx context.Context, hc *http.Client, p *dpopProver, req *tokenen
 					return nil, err
 				}
 				continue
-			}
-			if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-				te.RetryAfter, _ = tokenendpoint.RetryAfter(resp.Header, now())
 			}
 		}
 		if err != nil {

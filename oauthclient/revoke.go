@@ -42,7 +42,7 @@ func (s *TokenSource) Revoke(ctx context.Context) error {
 	}
 	if resp.StatusCode != http.StatusOK {
 		// Parse turns the RFC 7009 §2.2.1 error response into a *TokenError.
-		_, err := resp.Parse()
+		_, err := resp.Parse(s.cfg.Now())
 		return fmt.Errorf("oauthclient: revoke: %w", tokenError(err))
 	}
 	s.mu.Lock()

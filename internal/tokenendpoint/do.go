@@ -72,9 +72,8 @@ func Post(ctx context.Context, client *http.Client, r *Request) (*Response, erro
 }
 
 // Do posts the form to the token endpoint and parses the answer as a token
-// response (Response.Parse). On a 429 or 503 answer the error's RetryAfter
-// is set from the Retry-After header (see RetryAfter); now is the clock
-// used for its HTTP-date form (nil: time.Now).
+// response (Response.Parse); now is the clock for Retry-After dates (nil:
+// time.Now).
 func Do(ctx context.Context, client *http.Client, r *Request, now func() time.Time) (*Token, error) {
 	if now == nil {
 		now = time.Now
@@ -83,9 +82,5 @@ func Do(ctx context.Context, client *http.Client, r *Request, now func() time.Ti
 	if err != nil {
 		return nil, err
 	}
-	tok, err := resp.Parse()
-	if e, ok := err.(*Error); ok && (resp.StatusCode == 429 || resp.StatusCode == 503) {
-		e.RetryAfter, _ = RetryAfter(resp.Header, now())
-	}
-	return tok, err
+	return resp.Parse(now())
 }

@@ -108,7 +108,7 @@ func FuzzResponseParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, status int, ctype string, body []byte, secret string) {
 		resp := &Response{StatusCode: status, Header: http.Header{"Content-Type": {ctype}}, Body: body,
 			red: newRedactor((&Request{Form: url.Values{"client_secret": {secret}}}).Secrets())}
-		_, err := resp.Parse()
+		_, err := resp.Parse(time.Now())
 		var e *Error
 		if err == nil || !errors.As(err, &e) || secret == "" || strings.ContainsAny(secret, "[]…") || strings.Contains(Redacted, secret) {
 			return

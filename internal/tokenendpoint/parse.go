@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // MaxBodySize is the most of a token-endpoint response body that is read.
@@ -52,9 +53,15 @@ func Parse(status int, contentType string, body []byte) (*Token, error) {
 
 // Parse interprets the response as Parse does, with every credential of
 // the request that produced it (Request.Secrets) replaced by Redacted in
-// all text the error keeps.
-func (resp *Response) Parse() (*Token, error) {
-	return parse(resp.StatusCode, resp.Header.Get("Content-Type"), resp.Body, resp.red)
+// all text the error keeps. On a 429 or 503 answer the error's RetryAfter
+// is set from the Retry-After header (see RetryAfter), whose HTTP-date form
+// is read against now.
+func (resp *Response) Parse(now time.Time) (*Token, error) {
+	tok, err := parse(resp.StatusCode, resp.Header.Get("Content-Type"), resp.Body, resp.red)
+	if e, ok := err.(*Error); ok && (resp.StatusCode == 429 || resp.StatusCode == 503) {
+		e.RetryAfter, _ = RetryAfter(resp.Header, now)
+	}
+	return tok, err
 }
 
 func parse(status int, contentType string, body []byte, rd *redactor) (*Token, error) {

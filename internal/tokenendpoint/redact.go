@@ -3,6 +3,7 @@ package tokenendpoint
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -171,18 +172,21 @@ func (rd *redactor) clean(s string, max int) string {
 	return clip(rd.redact(sanitize(rd.redact(s))), max)
 }
 
-// redactedError is an error whose text had credentials removed; Unwrap
-// still reaches the original, so errors.Is and errors.As keep working.
+// redactedError is an error whose text had credentials removed. It does
+// not unwrap: every error in the original chain still holds them, and a
+// caller could take one out with errors.As and log it. errors.Is still
+// matches sentinels of the original chain (context.DeadlineExceeded,
+// io.ErrUnexpectedEOF, …), which hold no credentials.
 type redactedError struct {
 	msg string
 	err error
 }
 
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }
+func (e *redactedError) Error() string        { return e.msg }
+func (e *redactedError) Is(target error) bool { return errors.Is(e.err, target) }
 
-// wrap returns err, or an error with the same chain whose text holds none
-// of the credentials.
+// wrap returns err, or an error whose text holds none of the credentials
+// and that matches err's sentinels with errors.Is.
 func (rd *redactor) wrap(err error) error {
 	if rd == nil || err == nil {
 		return err

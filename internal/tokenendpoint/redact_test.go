@@ -383,6 +383,17 @@ func TestPostRedactsNetworkErrors(t *testing.T) {
 	if !errors.As(err, &e) || !e.Temporary() {
 		t.Errorf("a broken response is not a temporary *Error: %v", err)
 	}
+	// Nor does any error reachable by unwrapping (a caller taking the
+	// *url.Error out to check Timeout and logging it).
+	for inner := errors.Unwrap(err); inner != nil; inner = errors.Unwrap(inner) {
+		if leaks(inner.Error(), secret) {
+			t.Errorf("the echoed secret shows in a wrapped %T", inner)
+		}
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) && leaks(ue.Error(), secret) {
+		t.Error("the echoed secret shows in the *url.Error errors.As finds")
+	}
 }
 
 func TestRedactURL(t *testing.T) {
