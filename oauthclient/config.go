@@ -211,9 +211,6 @@ func (c Config) withDefaults() Config {
 	if c.Auth == nil {
 		c.Auth = NoClientAuth{}
 	}
-	if ca, ok := c.Auth.(certificateAuth); ok {
-		c.HTTPClient = withCertificate(c.HTTPClient, ca.certificate())
-	}
 	if c.Grant == nil {
 		c.Grant = ClientCredentials{}
 	}
@@ -251,13 +248,19 @@ func isNilPointer(v any) bool {
 	return rv.Kind() == reflect.Pointer && rv.IsNil()
 }
 
-// tokenHTTPClient copies c (or builds a default) and disables redirects.
-func tokenHTTPClient(c *http.Client) *http.Client {
+// tokenHTTPClient copies c (or builds a default with a 30 s timeout) for
+// token-endpoint requests authenticated by auth: it presents the client
+// certificate of TLSClientAuth and SelfSignedTLSClientAuth, and follows no
+// redirect. The one place a token, login or device-login client is made.
+func tokenHTTPClient(c *http.Client, auth ClientAuth) *http.Client {
 	var hc http.Client
 	if c != nil {
 		hc = *c
 	} else {
 		hc.Timeout = 30 * time.Second
+	}
+	if ca, ok := auth.(certificateAuth); ok {
+		hc.Transport = transportWithCertificate(hc.Transport, ca.certificate())
 	}
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &hc

@@ -66,8 +66,7 @@ type ServerMetadata struct {
 // for TLSClientAuth and SelfSignedTLSClientAuth when the server names one,
 // else TokenEndpoint.
 func (m *ServerMetadata) TokenEndpointFor(auth ClientAuth) string {
-	switch auth.(type) {
-	case TLSClientAuth, *TLSClientAuth, SelfSignedTLSClientAuth, *SelfSignedTLSClientAuth:
+	if _, ok := auth.(certificateAuth); ok {
 		if alias := m.MTLSEndpointAliases["token_endpoint"]; alias != "" {
 			return alias
 		}

@@ -240,11 +240,7 @@ func Login(ctx context.Context, cfg LoginConfig) (*oauth2.Token, error) {
 		return nil, err
 	}
 	issued := time.Now()
-	hc := cfg.HTTPClient
-	if ca, ok := cfg.Auth.(certificateAuth); ok {
-		hc = withCertificate(hc, ca.certificate())
-	}
-	raw, err := postToken(ctx, tokenHTTPClient(hc), prover, req, build, time.Now)
+	raw, err := postToken(ctx, tokenHTTPClient(cfg.HTTPClient, cfg.Auth), prover, req, build, time.Now)
 	if err != nil {
 		return nil, fmt.Errorf("oauthclient: login: exchange code: %w", tokenError(err))
 	}

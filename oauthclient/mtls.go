@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"time"
 )
 
 // TLSClientAuth authenticates the client with a certificate issued by a CA
@@ -36,9 +35,6 @@ type SelfSignedTLSClientAuth struct {
 	// key. Required.
 	Certificate tls.Certificate
 }
-
-// defaultTokenTimeout is the timeout of the default token HTTP client.
-const defaultTokenTimeout = 30 * time.Second
 
 // certificateAuth is implemented by the client authentications that
 // present a TLS client certificate.
@@ -112,20 +108,6 @@ func describeCertificate(name string, cert tls.Certificate) string {
 		subject = "unparsed"
 	}
 	return fmt.Sprintf("oauthclient.%s{Certificate:{Subject:%q PrivateKey:REDACTED}}", name, subject)
-}
-
-// withCertificate returns a copy of c (nil: a default client) whose
-// Transport presents cert. A Transport other than *http.Transport is kept
-// as it is.
-func withCertificate(c *http.Client, cert tls.Certificate) *http.Client {
-	var hc http.Client
-	if c != nil {
-		hc = *c
-	} else {
-		hc.Timeout = defaultTokenTimeout
-	}
-	hc.Transport = transportWithCertificate(hc.Transport, cert)
-	return &hc
 }
 
 // transportWithCertificate returns a clone of rt (nil: http.DefaultTransport)

@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/oauthkit/oauthkit/oauthtest"
@@ -106,5 +108,29 @@ func TestMTLSAuthRedacted(t *testing.T) {
 		if strings.Contains(out, d) || strings.Contains(log.String(), d) || !strings.Contains(out, "REDACTED") {
 			t.Fatalf("%T printed its private key or no redaction marker", a)
 		}
+	}
+}
+
+// Device login presents the client certificate, as the token source and
+// Login do.
+func TestDeviceLoginPresentsCertificate(t *testing.T) {
+	cert := testCert(t, "device-client", nil, false)
+	var certs atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		certs.Add(int64(len(r.TLS.PeerCertificates)))
+		writeError(w, http.StatusBadRequest, "invalid_client")
+	}))
+	srv.TLS = &tls.Config{ClientAuth: tls.RequestClientCert}
+	srv.StartTLS()
+	defer srv.Close()
+	_, err := DeviceLogin(context.Background(), DeviceLoginConfig{
+		DeviceAuthURL: srv.URL + "/device", TokenURL: srv.URL + "/token", ClientID: "device-client",
+		Auth: TLSClientAuth{Certificate: cert}, HTTPClient: srv.Client(),
+	})
+	if err == nil {
+		t.Fatal("DeviceLogin succeeded against a server that refuses it")
+	}
+	if certs.Load() == 0 {
+		t.Fatal("the device authorization request carried no client certificate")
 	}
 }

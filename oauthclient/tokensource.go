@@ -85,7 +85,7 @@ func NewTokenSource(cfg Config) (*TokenSource, error) {
 		limiter: cfg.RefreshLimiter,
 		cfg:     cfg,
 		log:     cfg.Logger,
-		hc:      tokenHTTPClient(cfg.HTTPClient),
+		hc:      tokenHTTPClient(cfg.HTTPClient, cfg.Auth),
 		timing:  timing{window: cfg.RefreshWindow, maxWindow: cfg.MaxRefreshWindow, leeway: cfg.ExpiryLeeway, jitter: jitter},
 		sched:   newSchedule(*cfg.Retry),
 	}
