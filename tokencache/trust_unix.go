@@ -18,8 +18,9 @@ var currentUID = os.Geteuid
 // checkDir checks that dir, which exists, is a directory only the current
 // user can change: not a symbolic link; in a parent that group and others
 // cannot write to, unless it is sticky and owned by root or the current user
-// (like /tmp: there, only an entry's owner may rename or remove it); owned
-// by the current user; not writable by group or others.
+// (like /tmp: there, only an entry's owner may rename or remove it), and
+// that root or the current user owns; owned by the current user; not
+// writable by group or others.
 func checkDir(dir string) error {
 	dir = filepath.Clean(dir) // Lstat of "link/" would follow the link
 	fi, err := os.Lstat(dir)
@@ -44,6 +45,10 @@ func checkDir(dir string) error {
 			return fmt.Errorf("%w: directory %s is in %s, which group or others may write to (mode %v, owner uid %d) and which is not a sticky directory owned by root; they could replace the cache directory",
 				ErrUntrusted, dir, parent, pfi.Mode()&(fs.ModePerm|fs.ModeSticky), owner)
 		}
+	}
+	if owner := ownerOf(pfi); owner != 0 && owner != currentUID() {
+		return fmt.Errorf("%w: directory %s is in %s, which is owned by uid %d, neither root nor this process's user; that user could replace the cache directory",
+			ErrUntrusted, dir, parent, owner)
 	}
 	if err := checkOwner("directory", dir, fi); err != nil {
 		return err

@@ -286,6 +286,8 @@ func TestFileParentDirectoryChecks(t *testing.T) {
 		{"sticky world-writable parent owned by root", 0o777 | os.ModeSticky, 0, simulatedUID, true, true},
 		{"sticky world-writable parent owned by another user", 0o777 | os.ModeSticky, otherUID, simulatedUID, true, false},
 		{"world-writable parent owned by root, not sticky", 0o777, 0, simulatedUID, true, false},
+		{"parent owned by another user", 0o755, otherUID, simulatedUID, true, false}, // blamed for its owner
+		{"parent owned by root", 0o755, 0, simulatedUID, true, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -315,7 +317,11 @@ func TestFileParentDirectoryChecks(t *testing.T) {
 				return
 			}
 			wantUntrusted(t, err, parent, -1)
-			if !strings.Contains(err.Error(), "is in "+parent+", which group or others may write to") {
+			blame := ", which group or others may write to"
+			if tt.mode.Perm()&0o022 == 0 {
+				blame = ", which is owned by uid"
+			}
+			if !strings.Contains(err.Error(), "is in "+parent+blame) {
 				t.Errorf("error %q does not blame the parent", err)
 			}
 
@@ -324,7 +330,7 @@ func TestFileParentDirectoryChecks(t *testing.T) {
 			fresh := filepath.Join(parent, "fresh")
 			_, err = NewFile(fresh)
 			wantUntrusted(t, err, parent, -1)
-			if !strings.Contains(err.Error(), "is in "+parent+", which group or others may write to") {
+			if !strings.Contains(err.Error(), "is in "+parent+blame) {
 				t.Errorf("error %q does not blame the parent", err)
 			}
 			if _, err := os.Lstat(fresh); !errors.Is(err, os.ErrNotExist) {
