@@ -127,6 +127,7 @@ func runDeviceLogin(d *deviceFlags, s *settings, e *env) (handled bool, err erro
 		Scopes:            cfg.Scopes,
 		Out:               e.stderr,
 		InsecureAllowHTTP: s.insecureHTTP,
+		DPoPKey:           cfg.DPoPKey,
 	}
 	if s.fhirBase != "" {
 		// SMART: the audience of the token is the FHIR server.

@@ -67,10 +67,17 @@ type result struct {
 // ("NAME=value"). It never logs the output: it may hold tokens.
 func oauthkit(t *testing.T, env []string, args ...string) result {
 	t.Helper()
+	return runOauthkit(t, env, "", args...)
+}
+
+// runOauthkit runs the binary with extra environment variables and stdin.
+func runOauthkit(t *testing.T, env []string, stdin string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Env = append(append([]string(nil), baseEnv...), env...)
+	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

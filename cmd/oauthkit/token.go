@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -75,8 +76,10 @@ func printToken(args []string, e *env, name, example string, withFormat bool) er
 	default:
 		return usagef("unknown -o %q (want bare, header or json)", format)
 	}
-	fetched := false
-	cf.onTokenChange = func(*oauth2.Token) { fetched = true }
+	// The token this command fetched, if it fetched one: a background
+	// refresh may report another one concurrently.
+	var fetched atomic.Pointer[string]
+	cf.onTokenChange = func(t *oauth2.Token) { fetched.CompareAndSwap(nil, &t.AccessToken) }
 	return withTokenSource(cf, e, func(ctx context.Context, ts *oauthclient.TokenSource) error {
 		tok, err := ts.Token(ctx)
 		if err != nil {
@@ -86,7 +89,7 @@ func printToken(args []string, e *env, name, example string, withFormat bool) er
 		case "header":
 			_, err = fmt.Fprintf(e.stdout, "Authorization: %s %s\n", tok.Type(), tok.AccessToken)
 		case "json":
-			out := tokenOutput{AccessToken: tok.AccessToken, TokenType: tok.Type(), FromCache: !fetched}
+			out := tokenOutput{AccessToken: tok.AccessToken, TokenType: tok.Type(), FromCache: fetched.Load() == nil || *fetched.Load() != tok.AccessToken}
 			if !tok.Expiry.IsZero() {
 				at := tok.Expiry.UTC().Format(time.RFC3339)
 				out.ExpiresAt = &at

@@ -69,7 +69,7 @@ func downloadAll(ctx context.Context, client *http.Client, m *manifest, workers 
 func download(ctx context.Context, client *http.Client, u, typ string) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return 0, fmt.Errorf("file URL %q: %w", redact(u), err)
+		return 0, fmt.Errorf("file URL %q: %w", redact(u), oauthclient.RedactURLError(err))
 	}
 	resp, err := do(client, req, "application/fhir+ndjson")
 	if err != nil {
