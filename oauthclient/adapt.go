@@ -55,7 +55,7 @@ func (a *oauth2Adapter) Token(ctx context.Context) (*oauth2.Token, error) {
 	select {
 	case r := <-done:
 		if r.err != nil {
-			return nil, fmt.Errorf("oauthclient: oauth2 token source: %w", r.err)
+			return nil, fmt.Errorf("oauthclient: oauth2 token source: %w", adaptedError(r.err))
 		}
 		if r.tok == nil || r.tok.AccessToken == "" {
 			return nil, errors.New("oauthclient: oauth2 token source returned no access token")
@@ -149,4 +149,36 @@ func NewFromOAuth2Config(cfg *oauth2.Config, tok *oauth2.Token, cacheKey string)
 		return nil, err
 	}
 	return ts, nil
+}
+
+// registeredCodes are the token-endpoint error codes of RFC 6749 §5.2 and
+// the extensions this package knows; only these are kept from an adapted
+// source's error.
+var registeredCodes = map[string]bool{
+	"invalid_request": true, "invalid_client": true, "invalid_grant": true, "unauthorized_client": true,
+	"unsupported_grant_type": true, "invalid_scope": true, "temporarily_unavailable": true, "server_error": true,
+	"access_denied": true, "expired_token": true, "authorization_pending": true, "slow_down": true,
+	"invalid_target": true, "use_dpop_nonce": true, "invalid_dpop_proof": true,
+}
+
+// adaptedError turns an error of golang.org/x/oauth2 into one that cannot
+// hold a credential: its *oauth2.RetrieveError quotes the token endpoint's
+// whole answer, which may echo the request (the client secret, a refresh
+// token), so only the status and a registered error code are kept; URLs
+// lose their query.
+func adaptedError(err error) error {
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) {
+		return RedactURLError(err)
+	}
+	te := &TokenError{}
+	if re.Response != nil {
+		te.StatusCode = re.Response.StatusCode
+	}
+	if registeredCodes[re.ErrorCode] {
+		te.ErrorCode = re.ErrorCode
+	} else {
+		te.Err = ErrMalformedResponse
+	}
+	return te
 }

@@ -186,3 +186,35 @@ func TestNewFromOAuth2Config(t *testing.T) {
 		t.Error("nil config accepted")
 	}
 }
+
+// An x/oauth2 error quotes the token endpoint's whole body; a server that
+// echoes the request puts the client secret there. FromOAuth2 keeps only
+// the OAuth error members.
+func TestFromOAuth2DropsEchoedBody(t *testing.T) {
+	const secret = "adapt-secret-7c1e5a"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		w.WriteHeader(http.StatusBadGateway)
+		fmt.Fprintf(w, "<html>upstream failed for client_secret=%s</html>", r.PostForm.Get("client_secret"))
+	}))
+	defer srv.Close()
+	cc := &clientcredentials.Config{ClientID: "c", ClientSecret: secret, TokenURL: srv.URL, AuthStyle: oauth2.AuthStyleInParams}
+	_, err := FromOAuth2(cc.TokenSource(context.Background())).Token(context.Background())
+	if err == nil {
+		t.Fatal("Token succeeded against a failing endpoint")
+	}
+	for _, out := range []string{err.Error(), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", err)} {
+		if strings.Contains(out, secret) {
+			t.Fatal("the echoed client secret shows in the error")
+		}
+	}
+	var te *TokenError
+	if !errors.As(err, &te) || te.StatusCode != http.StatusBadGateway {
+		t.Fatalf("err is not a *TokenError with status 502: %T", err)
+	}
+	for inner := errors.Unwrap(err); inner != nil; inner = errors.Unwrap(inner) {
+		if strings.Contains(inner.Error(), secret) {
+			t.Fatalf("the echoed client secret shows in a wrapped %T", inner)
+		}
+	}
+}
