@@ -346,11 +346,7 @@ func pollDeviceToken(ctx context.Context, hc *http.Client, prover *dpopProver, c
 		issued := cfg.Now()
 		raw, err := postToken(ctx, hc, prover, req, build, cfg.Now)
 		if err == nil {
-			e := entryFromResponse(raw, issued)
-			if prover != nil {
-				e.Thumbprint = prover.jkt
-			}
-			return tokenFromEntry(e), nil
+			return handedOut(raw, issued, prover), nil
 		}
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("oauthclient: device login: %w", ctx.Err())

@@ -442,12 +442,23 @@ func TestLoginDPoP(t *testing.T) {
 	if jkt != p.jkt || tok.Type() != "DPoP" || tok.RefreshToken == "" {
 		t.Fatalf("dpop_jkt sent: %v, type %q, refresh token: %v", jkt == p.jkt, tok.Type(), tok.RefreshToken != "")
 	}
-	ts := newTS(t, Config{TokenURL: srv.TokenURL(), ClientID: "cli", Auth: NoClientAuth{}, Grant: RefreshToken{Token: tok.RefreshToken}, DPoPKey: key})
-	readPatients(t, srv, ts)
-	// oauthtest bound the public client's refresh token: another key is refused.
+	// oauthtest bound the public client's refresh token: another key is
+	// refused, while the token is still unused, and the login's key works.
 	other := newTS(t, Config{TokenURL: srv.TokenURL(), ClientID: "cli", Auth: NoClientAuth{}, Grant: RefreshToken{Token: tok.RefreshToken}, DPoPKey: newDPoPKey(t, "ES256")})
 	if _, err := other.Token(ctx); err == nil {
 		t.Fatal("a refresh token bound to another key was accepted")
+	}
+	ts := newTS(t, Config{TokenURL: srv.TokenURL(), ClientID: "cli", Auth: NoClientAuth{}, Grant: RefreshToken{Token: tok.RefreshToken}, DPoPKey: key})
+	readPatients(t, srv, ts)
+	// Seeding the login's tokens into a source with another key is refused
+	// before anything is sent or stored.
+	seeded := newTS(t, Config{TokenURL: srv.TokenURL(), ClientID: "cli", Auth: NoClientAuth{}, Grant: RefreshToken{}, DPoPKey: newDPoPKey(t, "ES256")})
+	before := srv.Stats().TokenRequests
+	if err := seeded.Seed(ctx, tok); !errors.Is(err, ErrDPoPKeyMismatch) {
+		t.Fatalf("Seed with another key: %v, want ErrDPoPKeyMismatch", err)
+	}
+	if srv.Stats().TokenRequests != before {
+		t.Fatal("a token request was made for a mismatched seed")
 	}
 }
 

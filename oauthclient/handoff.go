@@ -57,6 +57,9 @@ func (s *TokenSource) reject(st *tokenState) bool {
 // to the cache, as if it had just been fetched: for tokens obtained
 // elsewhere, such as by Login. A refresh-only token is kept too, with or
 // without a cache. Seed clears any failure the source is backing off from.
+// A DPoP-bound token from Login or DeviceLogin (Extra("dpop_jkt")) must
+// have been obtained with this source's DPoP key: else ErrDPoPKeyMismatch,
+// and nothing is kept.
 func (s *TokenSource) Seed(ctx context.Context, tok *oauth2.Token) error {
 	if tok == nil || tok.AccessToken == "" && tok.RefreshToken == "" {
 		return errors.New("oauthclient: Seed: empty token")
@@ -65,7 +68,12 @@ func (s *TokenSource) Seed(ctx context.Context, tok *oauth2.Token) error {
 	if sc, ok := tok.Extra("scope").(string); ok {
 		e.Scope = sc
 	}
-	if isDPoPType(e.TokenType) {
+	if jkt, _ := tok.Extra("dpop_jkt").(string); jkt != "" {
+		if jkt != s.fetcher.thumbprint() {
+			return fmt.Errorf("oauthclient: Seed: %w", ErrDPoPKeyMismatch)
+		}
+		e.Thumbprint = jkt
+	} else if isDPoPType(e.TokenType) {
 		e.Thumbprint = s.fetcher.thumbprint() // bound to this source's key, like a fetched one
 	}
 	if err := s.tier.seed(ctx, e); err != nil {

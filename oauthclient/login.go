@@ -244,7 +244,7 @@ func Login(ctx context.Context, cfg LoginConfig) (*oauth2.Token, error) {
 	if err != nil {
 		return nil, fmt.Errorf("oauthclient: login: exchange code: %w", tokenError(err))
 	}
-	return tokenFromEntry(entryFromResponse(raw, issued)), nil
+	return handedOut(raw, issued, prover), nil
 }
 
 // randomString returns n random bytes, base64url-encoded.

@@ -176,23 +176,38 @@ func entryFromResponse(raw *tokenendpoint.Token, issued time.Time) *tokencache.E
 	return e
 }
 
+// handedOut is the token Login and DeviceLogin return for a token
+// response: a DPoP-bound one names its key (Extra("dpop_jkt")), so that
+// Seed can refuse it for a source with another key.
+func handedOut(raw *tokenendpoint.Token, issued time.Time, p *dpopProver) *oauth2.Token {
+	e := entryFromResponse(raw, issued)
+	if p != nil && isDPoPType(e.TokenType) {
+		e.Thumbprint = p.jkt
+	}
+	return tokenFromEntry(e)
+}
+
 // tokenFromEntry is the *oauth2.Token for a cache entry: token type
-// normalised to "Bearer", scope and the extra members in Extra.
+// normalised to "Bearer", scope and the extra members in Extra, and the
+// thumbprint of the DPoP key a bound token belongs to as Extra("dpop_jkt").
 func tokenFromEntry(e *tokencache.Entry) *oauth2.Token {
 	typ := "Bearer"
 	if e.TokenType != "" && !strings.EqualFold(e.TokenType, "bearer") {
 		typ = e.TokenType
 	}
 	tok := &oauth2.Token{AccessToken: e.AccessToken, TokenType: typ, RefreshToken: e.RefreshToken, Expiry: e.Expiry}
-	if len(e.Extra) == 0 && e.Scope == "" {
+	if len(e.Extra) == 0 && e.Scope == "" && e.Thumbprint == "" {
 		return tok
 	}
-	extra := make(map[string]any, len(e.Extra)+1)
+	extra := make(map[string]any, len(e.Extra)+2)
 	for k, v := range e.Extra {
 		extra[k] = v
 	}
 	if e.Scope != "" {
 		extra["scope"] = e.Scope
+	}
+	if e.Thumbprint != "" {
+		extra["dpop_jkt"] = e.Thumbprint
 	}
 	return tok.WithExtra(extra)
 }
