@@ -3,6 +3,7 @@ package oauthclient
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -43,10 +44,25 @@ type Transport struct {
 	// Origins, if set, are the only origins (scheme, host, port; paths
 	// ignored) that receive the token; requests to others are sent without
 	// it. Optional; TokenSource.Client uses Config.Origins instead.
-	Origins []string
+	Origins OriginList
 
 	_ [40]byte
 }
+
+// String describes t: its source (which prints without secrets), its base
+// transport's type and its origins without URL queries.
+func (t *Transport) String() string {
+	return fmt.Sprintf("oauthclient.Transport{Source:%v Base:%T Origins:%v}", t.Source, t.Base, t.Origins)
+}
+
+// GoString is String.
+func (t *Transport) GoString() string { return t.String() }
+
+// Format prints String for every fmt verb.
+func (t *Transport) Format(f fmt.State, _ rune) { fmt.Fprint(f, t.String()) }
+
+// LogValue prints String in slog output.
+func (t *Transport) LogValue() slog.Value { return slog.StringValue(t.String()) }
 
 // hooks is implemented by TokenSource: the Transport reports 401s to its
 // observer and logs token decisions to its logger.

@@ -1,8 +1,10 @@
 package oauthclient
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -102,6 +104,38 @@ func origin(u *url.URL) (o string, ok bool) {
 		}
 	}
 	return scheme + "://" + net.JoinHostPort(host, port), true
+}
+
+// OriginList lists URLs whose origins may receive a token (Transport.Origins).
+// It prints its URLs without their queries, so a Transport printed with %v
+// shows no gateway key.
+type OriginList []string
+
+// String lists the URLs without their queries.
+func (o OriginList) String() string {
+	out := make([]string, len(o))
+	for i, u := range o {
+		out[i] = redactURL(u)
+	}
+	return fmt.Sprintf("%q", out)
+}
+
+// GoString is String.
+func (o OriginList) GoString() string { return o.String() }
+
+// Format prints String for every fmt verb.
+func (o OriginList) Format(f fmt.State, _ rune) { fmt.Fprint(f, o.String()) }
+
+// LogValue prints String in slog output.
+func (o OriginList) LogValue() slog.Value { return slog.StringValue(o.String()) }
+
+// MarshalJSON encodes the URLs without their queries.
+func (o OriginList) MarshalJSON() ([]byte, error) {
+	out := make([]string, len(o))
+	for i, u := range o {
+		out[i] = redactURL(u)
+	}
+	return json.Marshal(out)
 }
 
 // parseOrigins returns the origins of the given URLs, as origin computes

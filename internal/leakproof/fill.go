@@ -48,7 +48,8 @@ func isSecretName(name string) bool {
 // isURLName reports whether a string called name holds a URL that a
 // caller configures (and may put an API gateway key into).
 func isURLName(name string) bool {
-	return strings.HasSuffix(strings.ToUpper(name), "URL")
+	u := strings.ToUpper(name)
+	return strings.HasSuffix(u, "URL") || strings.HasSuffix(u, "URLS") || strings.HasSuffix(u, "ORIGINS")
 }
 
 // filler builds populated values by reflection, planting a fresh marker in
@@ -142,7 +143,8 @@ func (f *filler) stringFor(name, path string) string {
 		return "https://h.example/p?key=" + f.book.marker(path+"?key")
 	case isSecretName(name):
 		return f.book.marker(path)
-	case f.empty:
+	case f.empty && !strings.HasSuffix(name, "ID"):
+		// Identifiers (a client ID) are required where they appear.
 		return ""
 	}
 	return harmless

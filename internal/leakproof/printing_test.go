@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"go/format"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,7 +38,13 @@ func runProbe(t *testing.T, root, module string, pkgs []pkgAPI) probeResult {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.WriteFile(filepath.Join(dir, "main.go"), generateProgram(module, pkgs), 0o600); err != nil {
+	// gofmt-ed, so that a gofmt -l . running meanwhile (the test command
+	// runs one beside the tests) finds nothing to report.
+	src, err := format.Source(generateProgram(module, pkgs))
+	if err != nil {
+		t.Fatalf("generated program: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), src, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	rel, err := filepath.Rel(root, dir)
