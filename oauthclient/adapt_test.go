@@ -15,10 +15,14 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 )
 
-// blockingSource is an oauth2.TokenSource whose Token waits for release.
-type blockingSource struct{ release chan struct{} }
+// blockingSource is an oauth2.TokenSource whose Token says it was entered
+// (on entered, if set) and waits for release.
+type blockingSource struct{ entered, release chan struct{} }
 
 func (b blockingSource) Token() (*oauth2.Token, error) {
+	if b.entered != nil {
+		b.entered <- struct{}{}
+	}
 	<-b.release
 	return &oauth2.Token{AccessToken: "tok-1", TokenType: "Bearer"}, nil
 }
@@ -59,11 +63,13 @@ func TestFromOAuth2HonoursContext(t *testing.T) {
 		t.Fatalf("cancelled: err = %v, want context.Canceled", err)
 	}
 	ctx, cancel = context.WithCancel(context.Background())
+	b.entered = make(chan struct{}, 1)
 	errc := make(chan error, 1)
 	go func() {
 		_, err := FromOAuth2(b).Token(ctx)
 		errc <- err
 	}()
+	<-b.entered // the wrapped Token is running: cancel while it waits
 	cancel()
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled while waiting: err = %v, want context.Canceled", err)

@@ -187,6 +187,11 @@ func TestDiscoverSMARTKeepsBaseQuery(t *testing.T) {
 	if got := ds.requested(); len(got) != 1 || got[0] != "/fhir/.well-known/smart-configuration" {
 		t.Errorf("requested %q", got)
 	}
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	if len(ds.queries) != 1 || ds.queries[0] != "subscription-key="+key {
+		t.Error("the FHIR base's query did not reach the server with the well-known request")
+	}
 }
 
 // hideMarker returns the text of err with marker replaced, fit to print.

@@ -154,8 +154,9 @@ func TestParseServerMetadata(t *testing.T) {
 // the paths it was asked for.
 type discoveryServer struct {
 	*httptest.Server
-	mu    sync.Mutex
-	paths []string
+	mu      sync.Mutex
+	paths   []string // guarded by mu
+	queries []string // RawQuery of each request; guarded by mu
 }
 
 func newDiscoveryServer(t *testing.T, docs func(base string) map[string]string) *discoveryServer {
@@ -164,6 +165,7 @@ func newDiscoveryServer(t *testing.T, docs func(base string) map[string]string) 
 	ds.Server = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ds.mu.Lock()
 		ds.paths = append(ds.paths, r.URL.Path)
+		ds.queries = append(ds.queries, r.URL.RawQuery)
 		ds.mu.Unlock()
 		if r.Method != http.MethodGet {
 			t.Errorf("discovery used %s", r.Method)

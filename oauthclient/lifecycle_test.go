@@ -185,7 +185,7 @@ func TestRetryAfterIsCapped(t *testing.T) {
 			if _, err := ts.Token(context.Background()); err == nil {
 				t.Fatal("first Token: no error")
 			}
-			clock.Advance(DefaultRetryPolicy.MaxInterval + time.Second)
+			clock.Advance(pol.MaxRetryAfter + time.Second)
 			if _, err := ts.Token(context.Background()); err != nil {
 				t.Fatalf("Token after the capped wait: %v", err)
 			}

@@ -83,6 +83,9 @@ func TestBackgroundRefreshesShareABound(t *testing.T) {
 		}
 		writeToken(w, n, 100, nil)
 	})
+	// A failure below must not leave handlers blocked (the server's Close
+	// would wait for them).
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
 	lim := NewRefreshLimiter(2)
 	var sources []*TokenSource
 	for i := 0; i < 20; i++ {

@@ -125,6 +125,10 @@ func (o *Observer) FetchStart(ctx context.Context, e oauthclient.FetchEvent) con
 	return context.WithValue(ctx, fetchKey{}, &fetchState{span: span, background: e.Background})
 }
 
+// maxLinks bounds the caller links of one fetch (and of each of its token
+// request spans); the OpenTelemetry SDK keeps 128 by default.
+const maxLinks = 128
+
 // FetchWait implements oauthclient.Observer: it links the fetch span to
 // the caller's span.
 func (o *Observer) FetchWait(fetchCtx, callerCtx context.Context) {
@@ -135,9 +139,16 @@ func (o *Observer) FetchWait(fetchCtx, callerCtx context.Context) {
 	l := trace.Link{SpanContext: sc}
 	if fs, ok := fetchCtx.Value(fetchKey{}).(*fetchState); ok {
 		fs.mu.Lock()
-		fs.callers = append(fs.callers, l)
+		// Bounded like the SDK's default link limit: an outage can keep
+		// thousands of callers waiting on one fetch.
+		keep := len(fs.callers) < maxLinks
+		if keep {
+			fs.callers = append(fs.callers, l)
+		}
 		fs.mu.Unlock()
-		fs.span.AddLink(l)
+		if keep {
+			fs.span.AddLink(l)
+		}
 	}
 }
 
