@@ -183,9 +183,6 @@ func (c *Config) validate() error {
 	if _, err := parseOrigins(c.Origins); err != nil {
 		return err
 	}
-	if _, err := newDPoPProver(c.DPoPKey); err != nil {
-		return err
-	}
 	if c.RefreshWindow < 0 || c.RefreshWindow >= 1 {
 		return errors.New("oauthclient: Config.RefreshWindow must be in [0, 1)")
 	}

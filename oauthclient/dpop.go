@@ -288,16 +288,7 @@ func (p *dpopProver) checkAlgs(algs []string) error {
 func isDPoPType(typ string) bool { return strings.EqualFold(typ, "DPoP") }
 
 // prover returns the source's DPoP prover, nil without Config.DPoPKey.
-// The key was checked by Config.validate.
-func (f *fetcher) prover() *dpopProver {
-	f.dpopOnce.Do(func() {
-		if p, err := newDPoPProver(f.cfg.DPoPKey); err == nil && p != nil {
-			p.now = f.cfg.Now
-			f.dpop = p
-		}
-	})
-	return f.dpop
-}
+func (f *fetcher) prover() *dpopProver { return f.dpop }
 
 func (f *fetcher) thumbprint() string { // "" without DPoP
 	if p := f.prover(); p != nil {
@@ -375,23 +366,13 @@ func (t *Transport) send(r *http.Request, st *tokenState, orig *http.Request) (*
 		if !useNonce || !fresh || try > 0 || !replayable(orig) {
 			return resp, nil
 		}
-		next := withAuth(orig, st.header)
-		if orig.GetBody != nil && orig.Body != nil && orig.Body != http.NoBody {
-			body, err := orig.GetBody()
-			if err != nil {
-				return resp, nil
-			}
-			next.Body = body
+		next, ok := replay(orig, st.header)
+		if !ok {
+			return resp, nil
 		}
 		drain(resp)
 		r = next
 	}
-}
-
-// drain reads a little of a response body (to reuse the connection) and closes it.
-func drain(resp *http.Response) {
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
 }
 
 // DPoPProof returns a DPoP proof for a request with method to target,

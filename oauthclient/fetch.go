@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/oauthkit/oauthkit/internal/tokenendpoint"
@@ -29,9 +28,8 @@ type fetcher struct {
 	sched *schedule
 	log   *slog.Logger
 	obs   observer
-	// dpop signs DPoP proofs (nil: no DPoP); made on first use by prover.
-	dpop     *dpopProver
-	dpopOnce sync.Once
+	// dpop signs DPoP proofs (nil: no DPoP); made by NewTokenSource.
+	dpop *dpopProver
 }
 
 // fetchRequest is what one fetch needs from its caller.

@@ -102,6 +102,13 @@ func NewTokenSource(cfg Config) (*TokenSource, error) {
 		s.key = cacheKey(&cfg)
 	}
 	s.fetcher = &fetcher{cfg: &s.cfg, hc: s.hc, sched: s.sched, log: s.log, obs: s.obs}
+	var err error
+	if s.fetcher.dpop, err = newDPoPProver(cfg.DPoPKey); err != nil {
+		return nil, err
+	}
+	if s.fetcher.dpop != nil {
+		s.fetcher.dpop.now = cfg.Now
+	}
 	s.tier = &tier{cache: cfg.Cache, key: s.key, timeout: cfg.CacheTimeout, lockWait: cfg.FetchTimeout / 2, log: s.log, obs: s.obs}
 	if rg, ok := cfg.Grant.(refreshGrant); ok {
 		s.tier.rotating = true

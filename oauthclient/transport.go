@@ -191,17 +191,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		obs.replay(ctx, ReplayEvent{Outcome: ReplayNoNewToken})
 		return resp, nil // no other token to try: the original 401 stands
 	}
-	r2 := withAuth(req, st2.header)
-	if req.GetBody != nil && req.Body != nil && req.Body != http.NoBody {
-		body, err := req.GetBody()
-		if err != nil {
-			obs.replay(ctx, ReplayEvent{Outcome: ReplayNotReplayable})
-			return resp, nil
-		}
-		r2.Body = body
+	r2, ok := replay(req, st2.header)
+	if !ok {
+		obs.replay(ctx, ReplayEvent{Outcome: ReplayNotReplayable})
+		return resp, nil
 	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
+	drain(resp)
 	resp, err = t.send(r2, st2, req)
 	switch {
 	case err == nil && resp.StatusCode != http.StatusUnauthorized:
@@ -211,6 +206,27 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		obs.replay(ctx, ReplayEvent{Outcome: ReplayRejected})
 	}
 	return resp, err
+}
+
+// replay returns a copy of req with the Authorization value hdr and a new
+// body from GetBody; false if the body cannot be had again.
+func replay(req *http.Request, hdr []string) (*http.Request, bool) {
+	r := withAuth(req, hdr)
+	if req.GetBody != nil && req.Body != nil && req.Body != http.NoBody {
+		body, err := req.GetBody()
+		if err != nil {
+			return nil, false
+		}
+		r.Body = body
+	}
+	return r, true
+}
+
+// drain reads a little of a response body (to reuse the connection) and
+// closes it.
+func drain(resp *http.Response) {
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
 }
 
 // withAuth copies req (shallowly, with its own header map) and sets the
