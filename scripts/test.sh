@@ -15,7 +15,9 @@
 #     share the remaining slots (-p: the number of CPUs, at least 4, since
 #     most tests wait on servers and timers rather than compute);
 #  3. meanwhile gofmt, go vet, staticcheck, then every fuzz target for
-#     FUZZTIME (default 3s) each, with one fuzzing worker while the tests
+#     FUZZTIME (default 1000x: executions, not seconds, since a time limit
+#     can end a run mid-input and fail it with "context deadline exceeded")
+#     each, with one fuzzing worker while the tests
 #     still run;
 #  4. the summary: every package, check and fuzz target, the output of each
 #     failure, the reason of each skip, and "N passed, N failed, N skipped".
@@ -29,7 +31,7 @@ cd "$(dirname "$0")/.."
 gobin=$(go env GOBIN)
 [ -n "$gobin" ] || gobin="$(go env GOPATH | cut -d: -f1)/bin"
 export PATH="$gobin:$PATH"
-fuzztime=${FUZZTIME:-3s}
+fuzztime=${FUZZTIME:-1000x}
 cpus=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
 procs=$((cpus > 4 ? cpus : 4))
 
