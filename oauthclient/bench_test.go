@@ -37,6 +37,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/oauthkit/oauthkit/internal/reqcopy"
 	"github.com/oauthkit/oauthkit/oauthclient"
 )
 
@@ -182,15 +183,7 @@ func newLimitTransport(token string, base http.RoundTripper) *limitTransport {
 }
 
 func (t *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	r := new(http.Request)
-	*r = *req
-	h := make(http.Header, len(req.Header)+1)
-	for k, v := range req.Header {
-		h[k] = v
-	}
-	h["Authorization"] = t.header
-	r.Header = h
-	return t.base.RoundTrip(r)
+	return t.base.RoundTrip(reqcopy.With(req, "Authorization", t.header))
 }
 
 // hotPathNames are the sub-benchmarks of the hot-path benchmarks, in order.

@@ -366,7 +366,7 @@ func (t *Transport) send(r *http.Request, st *tokenState, orig *http.Request) (*
 		if !useNonce || !fresh || try > 0 || !replayable(orig) {
 			return resp, nil
 		}
-		next, ok := replay(orig, st.header)
+		next, ok := replay(orig, st.header())
 		if !ok {
 			return resp, nil
 		}

@@ -14,7 +14,7 @@ func TestHotStructsAlignToCacheLines(t *testing.T) {
 	if s := unsafe.Sizeof(Transport{}); s != 128 {
 		t.Errorf("Transport is %d bytes, want 128 (adjust its padding)", s)
 	}
-	if o := unsafe.Offsetof(tokenState{}.ath) + unsafe.Sizeof(""); o > 64 {
+	if o := unsafe.Offsetof(tokenState{}.holders) + unsafe.Sizeof(tokenState{}.holders); o > 64 {
 		t.Errorf("tokenState's hot fields end at byte %d, past the first cache line", o)
 	}
 	if o := unsafe.Offsetof(Transport{}.Base) + unsafe.Sizeof(Transport{}.Base); o > 64 {

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,16 +18,20 @@ import (
 // hot path needs precomputed: the Authorization header value and the
 // instants at which it enters its refresh window and stops being used.
 //
-// The fields the hot path reads (flags, header and the array header points
-// into) come first, so that they share one cache line: with thousands of
-// sources, each request then touches as few cold lines as a transport that
-// only sets a precomputed header.
+// The fields the hot path reads (flags, the header value and holders) come
+// first, so that they share one cache line. A Transport that holds the
+// state (see hold) does not read it at all while it stays hot: with
+// thousands of sources, each request then touches one cold line, the
+// Transport's own.
 type tokenState struct {
 	// flags holds flagTimed, flagUsed, flagStale and flagConfirmed.
-	flags  atomic.Uint32
-	header []string  // precomputed Authorization value (hdr[:]), shared, never modified
-	hdr    [1]string // header's backing array
-	ath    string    // DPoP-bound token: its hash for the proofs' ath claim; "" otherwise
+	flags atomic.Uint32
+	hdr   [1]string // precomputed Authorization value (header()), never modified
+	ath   string    // DPoP-bound token: its hash for the proofs' ath claim; "" otherwise
+	// holders are the Transports that may send this state without reading
+	// it (Transport.fast); when the state stops being hot, release takes
+	// it back from each of them.
+	holders [2]atomic.Pointer[Transport]
 
 	entry     *tokencache.Entry
 	tok       *oauth2.Token
@@ -35,6 +40,7 @@ type tokenState struct {
 	// timer fires at refreshAt (real clock only); set before the state is
 	// published, stopped when it is replaced.
 	timer *time.Timer
+	mu    sync.Mutex // serializes hold and release
 	// Pads the struct to 192 bytes, a size class whose objects start on
 	// 64-byte boundaries, so the hot fields above share one cache line.
 	_ [56]byte
@@ -87,6 +93,26 @@ func (st *tokenState) confirm() {
 	}
 }
 
+// header is the Authorization value as a header map value. Taking it does
+// not read st: it only points into it.
+func (st *tokenState) header() []string { return st.hdr[:] }
+
+// retire marks st stale (replaced, or past its refresh moment), stops its
+// timer and takes it back from the Transports holding it.
+func (st *tokenState) retire() {
+	st.flags.Or(flagStale)
+	st.stop()
+	st.release()
+}
+
+// untime stops st's timer and makes the hot path read the clock for st
+// again, as for a source with Config.Now: nothing will mark it stale.
+func (st *tokenState) untime() {
+	st.stop()
+	st.flags.And(^uint32(flagTimed))
+	st.release()
+}
+
 // stop stops st's timer, if any.
 func (st *tokenState) stop() {
 	if st != nil && st.timer != nil {
@@ -94,11 +120,54 @@ func (st *tokenState) stop() {
 	}
 }
 
+// hold lets t send st without reading it while st stays hot. Only a hot,
+// confirmed bearer state can be held (a DPoP-bound one needs a proof per
+// request, an unconfirmed one may still be rejected), and by at most
+// len(holders) Transports; others read it per request. hold and release
+// take st.mu, and every flag change that ends hotness happens before
+// release: a Transport never holds a state after release returned.
+func (st *tokenState) hold(t *Transport) {
+	if st.ath != "" || st.flags.Load()&flagConfirmed == 0 || !st.hot() {
+		return
+	}
+	free := false
+	for i := range st.holders {
+		if p := st.holders[i].Load(); p == nil || p == t {
+			free = true
+		}
+	}
+	if !free {
+		return // full: checked without the lock, since most calls end here
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if !st.hot() {
+		return
+	}
+	for i := range st.holders {
+		if p := st.holders[i].Load(); p == nil || p == t {
+			st.holders[i].Store(t)
+			t.fast.Store(st)
+			return
+		}
+	}
+}
+
+// release takes st back from the Transports holding it.
+func (st *tokenState) release() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for i := range st.holders {
+		if t := st.holders[i].Load(); t != nil {
+			t.fast.CompareAndSwap(st, nil)
+		}
+	}
+}
+
 // newTokenState returns a state for tok with the Authorization value auth.
 func newTokenState(tok *oauth2.Token, auth string) *tokenState {
 	st := &tokenState{tok: tok}
 	st.hdr[0] = auth
-	st.header = st.hdr[:]
 	return st
 }
 

@@ -24,7 +24,9 @@ func NewStatic(accessToken string) (*Static, error) {
 		return nil, errors.New("oauthclient: NewStatic: empty token")
 	}
 	tok := &oauth2.Token{AccessToken: accessToken, TokenType: "Bearer"}
-	return &Static{st: newTokenState(tok, "Bearer "+accessToken)}, nil
+	st := newTokenState(tok, "Bearer "+accessToken)
+	st.flags.Store(flagTimed | flagUsed) // never stale: hot from the start
+	return &Static{st: st}, nil
 }
 
 // Token returns a copy of the static token.

@@ -276,8 +276,7 @@ func (s *TokenSource) publish(st *tokenState) {
 		}
 	}
 	if old := s.cur.Swap(st); old != nil {
-		old.flags.Or(flagStale) // no Transport keeps sending a replaced token
-		old.stop()
+		old.retire() // no Transport keeps sending a replaced token
 	}
 }
 
@@ -287,7 +286,7 @@ func (s *TokenSource) publish(st *tokenState) {
 // quiet tenant). An unused one is left to expire: an idle source makes no
 // token requests.
 func (s *TokenSource) refreshMoment(st *tokenState) {
-	st.flags.Or(flagStale)
+	st.retire()
 	if st.used() && s.cur.Load() == st {
 		s.backgroundRefresh(s.cfg.Now())
 	}
@@ -398,7 +397,7 @@ func (s *TokenSource) Close() error {
 	s.closed = true
 	f := s.flight
 	if st := s.cur.Load(); st != nil {
-		st.stop()
+		st.untime() // no timer marks it stale now: the clock decides
 	}
 	s.mu.Unlock()
 	if f != nil {

@@ -554,3 +554,40 @@ func TestHungCacheCostsATokenRequestNotAStall(t *testing.T) {
 		t.Fatalf("cache calls %d (want the one Load), token requests %d", cache.calls.Load(), srv.requests())
 	}
 }
+
+// TestCloseRealClockDropsExpiredToken: with the real clock, a token's
+// refresh timer marks it stale. Close stops that timer, so the token must
+// not stay hot for the Token hot path or a Transport's remembered state:
+// once it expires, both give ErrClosed instead of sending it.
+func TestCloseRealClockDropsExpiredToken(t *testing.T) {
+	srv := newTokenServer(t, func(w http.ResponseWriter, r *http.Request, n int64) {
+		writeToken(w, n, 2, nil)
+	})
+	ts := newTS(t, Config{TokenURL: srv.URL})
+	sent := 0
+	tr := &Transport{Source: ts, Base: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		sent++
+		return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: r}, nil
+	})}
+	req, _ := http.NewRequest(http.MethodGet, "https://api.example.test/x", nil)
+	for range 2 { // the second request takes the remembered state
+		if _, err := tr.RoundTrip(req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tok, err := ts.Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.Close()
+	time.Sleep(time.Until(tok.Expiry) + 100*time.Millisecond)
+	if _, err := ts.Token(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Token after Close and expiry: %v, want ErrClosed", err)
+	}
+	if _, err := tr.RoundTrip(req); !errors.Is(err, ErrClosed) {
+		t.Fatalf("RoundTrip after Close and expiry: %v, want ErrClosed", err)
+	}
+	if sent != 2 || srv.requests() != 1 {
+		t.Fatalf("sent %d requests with %d token requests, want 2 and 1", sent, srv.requests())
+	}
+}

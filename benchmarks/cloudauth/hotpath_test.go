@@ -14,6 +14,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/oauthkit/oauthkit/internal/reqcopy"
 	"github.com/oauthkit/oauthkit/oauthclient"
 )
 
@@ -76,15 +77,7 @@ func (t limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 func withHeader(req *http.Request, hdr []string, base http.RoundTripper) (*http.Response, error) {
-	r := new(http.Request)
-	*r = *req
-	h := make(http.Header, len(req.Header)+1)
-	for k, v := range req.Header {
-		h[k] = v
-	}
-	h["Authorization"] = hdr
-	r.Header = h
-	return base.RoundTrip(r)
+	return base.RoundTrip(reqcopy.With(req, "Authorization", hdr))
 }
 
 // nopTransport answers 200 without I/O.

@@ -1,0 +1,241 @@
+package oauthclient
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// authRecorder is a base transport that answers status and remembers the
+// Authorization value of the last request.
+type authRecorder struct {
+	status atomic.Int32 // 0: 200
+	last   atomic.Value // string
+}
+
+func (a *authRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
+	a.last.Store(r.Header.Get("Authorization"))
+	code := int(a.status.Load())
+	if code == 0 {
+		code = http.StatusOK
+	}
+	return &http.Response{StatusCode: code, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+}
+
+// sendAuth sends one GET through rt and returns the Authorization value
+// the base saw.
+func sendAuth(t *testing.T, tr *Transport, rec *authRecorder) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, "https://api.example.test/fhir/Patient", nil)
+	if _, err := tr.RoundTrip(req); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := rec.last.Load().(string)
+	return s
+}
+
+// TestTransportHoldsHotConfirmedStateAndLetsGo: a Transport sends a
+// confirmed token without reading its state only while that state is hot;
+// replacing the token (Seed, Invalidate), its refresh moment and Close
+// each take it back, and the next request carries what the source says.
+func TestTransportHoldsHotConfirmedStateAndLetsGo(t *testing.T) {
+	srv := newTokenServer(t, func(w http.ResponseWriter, r *http.Request, n int64) {
+		writeToken(w, n, 3600, nil)
+	})
+	ts := newTS(t, Config{TokenURL: srv.URL})
+	rec := &authRecorder{}
+	tr := &Transport{Source: ts, Base: rec}
+
+	rec.status.Store(http.StatusForbidden) // not a 401: the token worked
+	if got := sendAuth(t, tr, rec); got != "Bearer tok-1" {
+		t.Fatalf("first request: %q", got)
+	}
+	if tr.fast.Load() == nil {
+		t.Fatal("a used, confirmed bearer token is not held after the first answer")
+	}
+	rec.status.Store(0)
+
+	if err := ts.Seed(context.Background(), &oauth2.Token{AccessToken: "seeded", TokenType: "Bearer", Expiry: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if tr.fast.Load() != nil {
+		t.Fatal("Seed left the replaced token held")
+	}
+	if got := sendAuth(t, tr, rec); got != "Bearer seeded" {
+		t.Fatalf("after Seed: %q", got)
+	}
+	if tr.fast.Load() == nil {
+		t.Fatal("seeded token not held after it worked")
+	}
+
+	ts.Invalidate(&oauth2.Token{AccessToken: "seeded"})
+	if tr.fast.Load() != nil {
+		t.Fatal("Invalidate left the rejected token held")
+	}
+	if got := sendAuth(t, tr, rec); got != "Bearer tok-2" {
+		t.Fatalf("after Invalidate: %q", got)
+	}
+
+	// A redirect to another origin gets no token, held or not.
+	first, _ := http.NewRequest(http.MethodGet, "https://api.example.test/a", nil)
+	redirected, _ := http.NewRequest(http.MethodGet, "https://other.example.test/b", nil)
+	redirected.Response = &http.Response{Request: first}
+	if _, err := tr.RoundTrip(redirected); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := rec.last.Load().(string); got != "" {
+		t.Fatalf("redirect to another origin carried %q", got)
+	}
+
+	ts.Close()
+	if tr.fast.Load() != nil {
+		t.Fatal("Close left the token held: nothing would mark it stale")
+	}
+	if got := sendAuth(t, tr, rec); got != "Bearer tok-2" {
+		t.Fatalf("valid token after Close: %q", got)
+	}
+	if tr.fast.Load() != nil {
+		t.Fatal("a token without its timer was held again after Close")
+	}
+}
+
+// TestTransportHoldsNothingItMustRead: an unconfirmed token (answered with
+// 401), a token from a plain oauth2.TokenSource and a third Transport on
+// one state are never held; each still gets its token.
+func TestTransportHoldsNothingItMustRead(t *testing.T) {
+	srv := newTokenServer(t, func(w http.ResponseWriter, r *http.Request, n int64) {
+		writeToken(w, n, 3600, nil)
+	})
+	ts := newTS(t, Config{TokenURL: srv.URL})
+	rec := &authRecorder{}
+	rec.status.Store(http.StatusUnauthorized)
+	tr := &Transport{Source: ts, Base: rec}
+	sendAuth(t, tr, rec)
+	if tr.fast.Load() != nil {
+		t.Fatal("a token answered with 401 is held")
+	}
+	rec.status.Store(0)
+
+	plain := &Transport{Source: FromOAuth2(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "plain"})), Base: rec}
+	for range 2 {
+		if got := sendAuth(t, plain, rec); got != "Bearer plain" {
+			t.Fatalf("plain source: %q", got)
+		}
+	}
+	if plain.fast.Load() != nil {
+		t.Fatal("a state built per request is held")
+	}
+
+	srv2 := newTokenServer(t, func(w http.ResponseWriter, r *http.Request, n int64) {
+		writeToken(w, n, 3600, nil)
+	})
+	ts2 := newTS(t, Config{TokenURL: srv2.URL})
+	trs := []*Transport{{Source: ts2, Base: rec}, {Source: ts2, Base: rec}, {Source: ts2, Base: rec}}
+	for _, tr := range trs {
+		for range 2 {
+			if got := sendAuth(t, tr, rec); got != "Bearer tok-1" {
+				t.Fatalf("shared source: %q", got)
+			}
+		}
+	}
+	if trs[0].fast.Load() == nil || trs[1].fast.Load() == nil || trs[2].fast.Load() != nil {
+		t.Fatalf("holders: %v %v %v, want the first two only", trs[0].fast.Load() != nil, trs[1].fast.Load() != nil, trs[2].fast.Load() != nil)
+	}
+}
+
+// TestTransportHeldTokenFollowsRefreshMoment: with the real clock, a held
+// token is let go at its refresh moment; the used source refreshes in the
+// background and the next request carries the new token, with no request
+// waiting for it.
+func TestTransportHeldTokenFollowsRefreshMoment(t *testing.T) {
+	srv := newTokenServer(t, func(w http.ResponseWriter, r *http.Request, n int64) {
+		writeToken(w, n, 3, nil)
+	})
+	ts := newTS(t, Config{TokenURL: srv.URL})
+	rec := &authRecorder{}
+	tr := &Transport{Source: ts, Base: rec}
+	if got := sendAuth(t, tr, rec); got != "Bearer tok-1" {
+		t.Fatalf("first: %q", got)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for srv.requests() < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	for ts.cur.Load() == nil || ts.cur.Load().hdr[0] != "Bearer tok-2" {
+		if time.Now().After(deadline) {
+			t.Fatalf("no background refresh at the refresh moment (%d token requests)", srv.requests())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := sendAuth(t, tr, rec); got != "Bearer tok-2" {
+		t.Fatalf("after the refresh moment: %q", got)
+	}
+}
+
+// TestTransportHoldRace: Transports that hold a token while other
+// goroutines replace it never send a replaced token once the replacement
+// has returned. Run with -race.
+func TestTransportHoldRace(t *testing.T) {
+	srv := newTokenServer(t, func(w http.ResponseWriter, r *http.Request, n int64) {
+		writeToken(w, n, 3600, nil)
+	})
+	ts := newTS(t, Config{TokenURL: srv.URL})
+	recs := []*authRecorder{{}, {}}
+	trs := []*Transport{{Source: ts, Base: recs[0]}, {Source: ts, Base: recs[1]}}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range 4 {
+		tr := trs[i%2]
+		wg.Go(func() {
+			req, _ := http.NewRequest(http.MethodGet, "https://api.example.test/x", nil)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := tr.RoundTrip(req); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	// Each round waits until both Transports sent the new token (and so
+	// could hold it) before replacing it again, so that holds and
+	// replacements keep meeting.
+	sentNow := func(want string) {
+		deadline := time.Now().Add(10 * time.Second)
+		for _, rec := range recs {
+			for s, _ := rec.last.Load().(string); s != want; s, _ = rec.last.Load().(string) {
+				if time.Now().After(deadline) {
+					t.Fatalf("no request carried %q within 10 s", want)
+				}
+				time.Sleep(50 * time.Microsecond)
+			}
+		}
+	}
+	sentNow("Bearer tok-1")
+	for k := range 300 {
+		want := fmt.Sprintf("Bearer seed-%d", k)
+		if err := ts.Seed(context.Background(), &oauth2.Token{AccessToken: want[len("Bearer "):], TokenType: "Bearer", Expiry: time.Now().Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		// What a held Transport sends without asking the source: nothing
+		// or the new token, never the replaced one.
+		for _, tr := range trs {
+			if st := tr.fast.Load(); st != nil && st.hdr[0] != want {
+				t.Fatalf("seed %d: a Transport holds %q after Seed returned", k, st.hdr[0])
+			}
+		}
+		sentNow(want)
+	}
+	close(stop)
+	wg.Wait()
+}
