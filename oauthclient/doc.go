@@ -49,7 +49,10 @@
 // idle source makes no token requests until it is used again. With the real
 // clock the hot path reads no clock at all: the timer marks the token stale
 // at its refresh moment. With Config.Now set (tests), the clock is read on
-// every call and no timer runs.
+// every call and no timer runs. A Transport whose bearer token was accepted
+// once holds it and sends it with one atomic load, without reading the
+// token's state; the token takes itself back from it at its refresh moment,
+// when it is replaced (a new token, Seed, Invalidate, a 401) and at Close.
 //
 // Background refreshes of all sources that share a RefreshLimiter
 // (DefaultRefreshLimiter unless Config.RefreshLimiter is set) run at most

@@ -2,6 +2,7 @@ package oauthclient
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -91,6 +92,25 @@ func TestTransportHoldsHotConfirmedStateAndLetsGo(t *testing.T) {
 	}
 	if got, _ := rec.last.Load().(string); got != "" {
 		t.Fatalf("redirect to another origin carried %q", got)
+	}
+
+	// Nor does plain http to a remote host.
+	plain, _ := http.NewRequest(http.MethodGet, "http://api.example.test/fhir/Patient", nil)
+	if _, err := tr.RoundTrip(plain); !errors.Is(err, ErrInsecureURL) {
+		t.Fatalf("plain http with a held token: %v, want ErrInsecureURL", err)
+	}
+	// A bound Transport holding the token sends it to its origins only.
+	bound := &Transport{Source: ts, Base: rec, Origins: OriginList{"https://api.example.test"}}
+	sendAuth(t, bound, rec)
+	if bound.fast.Load() == nil {
+		t.Fatal("bound Transport does not hold the token")
+	}
+	elsewhere, _ := http.NewRequest(http.MethodGet, "https://elsewhere.example.test/x", nil)
+	if _, err := bound.RoundTrip(elsewhere); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := rec.last.Load().(string); got != "" {
+		t.Fatalf("request outside Origins carried %q", got)
 	}
 
 	ts.Close()

@@ -154,7 +154,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, errors.New("oauthclient: Transport.Source is nil")
 	}
-	if !sameOrigin(req) || !t.allowed(req) {
+	// (The length and Response tests keep the usual case, a first request
+	// through an unbound Transport, free of calls.)
+	if req.Response != nil && !sameOrigin(req) || (len(t.origins) > 0 || len(t.Origins) > 0) && !t.allowed(req) {
 		// A redirect to another origin, or an origin the token is not bound
 		// to: send it, but never with the token.
 		return t.base().RoundTrip(req)
