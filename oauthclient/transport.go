@@ -25,7 +25,10 @@ import (
 // error="invalid_token" (or a 401 with no challenge at all) it drops exactly
 // the token it sent and retries the request once with a new one, when the
 // body can be replayed (no body, or GetBody set). With Origins set, it
-// adds the token only to requests for those origins.
+// adds the token only to requests for those origins. As with
+// http.Transport, its fields must not change once it has sent a request:
+// it remembers the token it sends, so a Transport given another Source
+// would keep sending the old source's token; make a new Transport instead.
 type Transport struct {
 	// The fields every request reads come first and fill one cache line;
 	// the struct is padded to 128 bytes, whose size class starts objects on
