@@ -29,6 +29,15 @@ func (a *authRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
 	return &http.Response{StatusCode: code, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
 }
 
+// lifetimeSource returns a token server issuing tokens that expire in
+// expiresIn seconds and a real-clock source of them.
+func lifetimeSource(t *testing.T, expiresIn int) (*tokenServer, *TokenSource) {
+	srv := newTokenServer(t, func(w http.ResponseWriter, r *http.Request, n int64) {
+		writeToken(w, n, expiresIn, nil)
+	})
+	return srv, newTS(t, Config{TokenURL: srv.URL})
+}
+
 // sendAuth sends one GET through rt and returns the Authorization value
 // the base saw.
 func sendAuth(t *testing.T, tr *Transport, rec *authRecorder) string {
@@ -46,10 +55,7 @@ func sendAuth(t *testing.T, tr *Transport, rec *authRecorder) string {
 // replacing the token (Seed, Invalidate), its refresh moment and Close
 // each take it back, and the next request carries what the source says.
 func TestTransportHoldsHotConfirmedStateAndLetsGo(t *testing.T) {
-	srv := newTokenServer(t, func(w http.ResponseWriter, r *http.Request, n int64) {
-		writeToken(w, n, 3600, nil)
-	})
-	ts := newTS(t, Config{TokenURL: srv.URL})
+	_, ts := lifetimeSource(t, 3600)
 	rec := &authRecorder{}
 	tr := &Transport{Source: ts, Base: rec}
 
@@ -129,10 +135,7 @@ func TestTransportHoldsHotConfirmedStateAndLetsGo(t *testing.T) {
 // 401), a token from a plain oauth2.TokenSource and a third Transport on
 // one state are never held; each still gets its token.
 func TestTransportHoldsNothingItMustRead(t *testing.T) {
-	srv := newTokenServer(t, func(w http.ResponseWriter, r *http.Request, n int64) {
-		writeToken(w, n, 3600, nil)
-	})
-	ts := newTS(t, Config{TokenURL: srv.URL})
+	_, ts := lifetimeSource(t, 3600)
 	rec := &authRecorder{}
 	rec.status.Store(http.StatusUnauthorized)
 	tr := &Transport{Source: ts, Base: rec}
@@ -152,10 +155,7 @@ func TestTransportHoldsNothingItMustRead(t *testing.T) {
 		t.Fatal("a state built per request is held")
 	}
 
-	srv2 := newTokenServer(t, func(w http.ResponseWriter, r *http.Request, n int64) {
-		writeToken(w, n, 3600, nil)
-	})
-	ts2 := newTS(t, Config{TokenURL: srv2.URL})
+	_, ts2 := lifetimeSource(t, 3600)
 	trs := []*Transport{{Source: ts2, Base: rec}, {Source: ts2, Base: rec}, {Source: ts2, Base: rec}}
 	for _, tr := range trs {
 		for range 2 {
@@ -174,10 +174,7 @@ func TestTransportHoldsNothingItMustRead(t *testing.T) {
 // background and the next request carries the new token, with no request
 // waiting for it.
 func TestTransportHeldTokenFollowsRefreshMoment(t *testing.T) {
-	srv := newTokenServer(t, func(w http.ResponseWriter, r *http.Request, n int64) {
-		writeToken(w, n, 3, nil)
-	})
-	ts := newTS(t, Config{TokenURL: srv.URL})
+	srv, ts := lifetimeSource(t, 3)
 	rec := &authRecorder{}
 	tr := &Transport{Source: ts, Base: rec}
 	if got := sendAuth(t, tr, rec); got != "Bearer tok-1" {
@@ -202,10 +199,7 @@ func TestTransportHeldTokenFollowsRefreshMoment(t *testing.T) {
 // goroutines replace it never send a replaced token once the replacement
 // has returned. Run with -race.
 func TestTransportHoldRace(t *testing.T) {
-	srv := newTokenServer(t, func(w http.ResponseWriter, r *http.Request, n int64) {
-		writeToken(w, n, 3600, nil)
-	})
-	ts := newTS(t, Config{TokenURL: srv.URL})
+	_, ts := lifetimeSource(t, 3600)
 	recs := []*authRecorder{{}, {}}
 	trs := []*Transport{{Source: ts, Base: recs[0]}, {Source: ts, Base: recs[1]}}
 	stop := make(chan struct{})

@@ -43,9 +43,10 @@ type Transport struct {
 	// (fresh, used, not replaced) the next request takes it without asking
 	// the source.
 	last atomic.Pointer[tokenState]
-	// origins are the parsed Origins; TokenSource.Client sets them from
-	// Config.Origins (empty, not nil, when unbound).
-	origins []string
+	// origins are the parsed Origins: set by TokenSource.Client from
+	// Config.Origins, else parsed from Origins at the first request;
+	// &anyOrigin when unbound, so that the hot path tells that by address.
+	origins atomic.Pointer[[]string]
 
 	// Base sends the requests. Optional; default http.DefaultTransport.
 	Base http.RoundTripper
@@ -56,7 +57,7 @@ type Transport struct {
 	// it. Optional; TokenSource.Client uses Config.Origins instead.
 	Origins OriginList
 
-	_ [32]byte
+	_ [48]byte
 }
 
 // String describes t: its source (which prints without secrets), its base
@@ -89,16 +90,24 @@ func (t *Transport) hooks() (observer, *slog.Logger) {
 	return observer{}, nil
 }
 
+// anyOrigin is Transport.origins of an unbound Transport; noOrigin that of
+// one whose Origins do not parse (it sends the token nowhere).
+var anyOrigin, noOrigin []string
+
 // allowed reports whether req's origin may receive the token.
 func (t *Transport) allowed(req *http.Request) bool {
-	origins := t.origins
-	if origins == nil && len(t.Origins) > 0 {
-		var err error
-		if origins, err = parseOrigins(t.Origins); err != nil {
-			return false
+	o := t.origins.Load()
+	if o == nil {
+		o = &anyOrigin
+		if len(t.Origins) > 0 {
+			list, err := parseOrigins(t.Origins)
+			if o = &list; err != nil {
+				o = &noOrigin
+			}
 		}
+		t.origins.Store(o)
 	}
-	if allowedOrigin(req.URL, origins) {
+	if o == &anyOrigin || o != &noOrigin && allowedOrigin(req.URL, *o) {
 		return true
 	}
 	if _, log := t.hooks(); log != nil {
@@ -159,7 +168,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	// (The length and Response tests keep the usual case, a first request
 	// through an unbound Transport, free of calls.)
-	if req.Response != nil && !sameOrigin(req) || (len(t.origins) > 0 || len(t.Origins) > 0) && !t.allowed(req) {
+	if req.Response != nil && !sameOrigin(req) || t.origins.Load() != &anyOrigin && !t.allowed(req) {
 		// A redirect to another origin, or an origin the token is not bound
 		// to: send it, but never with the token.
 		return t.base().RoundTrip(req)
@@ -303,6 +312,12 @@ func wrapClient(base *http.Client, src Source, origins []string) *http.Client {
 	if cert, ok := certificateOf(src); ok {
 		rt = transportWithCertificate(rt, cert) // certificate-bound tokens (RFC 8705 §3)
 	}
-	c.Transport = &Transport{Source: src, Base: rt, origins: origins}
+	t := &Transport{Source: src, Base: rt}
+	if len(origins) > 0 {
+		t.origins.Store(&origins)
+	} else {
+		t.origins.Store(&anyOrigin)
+	}
+	c.Transport = t
 	return &c
 }
