@@ -53,6 +53,11 @@
 // once holds it and sends it with one atomic load, without reading the
 // token's state; the token takes itself back from it at its refresh moment,
 // when it is replaced (a new token, Seed, Invalidate, a 401) and at Close.
+// Lifetimes are wall-clock instants, since a token's expiry at the server
+// does not stop while a laptop sleeps; the runtime's timers do stop, so
+// while any refresh timer is armed one goroutine per process compares the
+// wall clock with the monotonic one every second and, after a sleep (or
+// the clock set forward), fires the timers whose refresh moment passed.
 //
 // Background refreshes of all sources that share a RefreshLimiter
 // (DefaultRefreshLimiter unless Config.RefreshLimiter is set) run at most

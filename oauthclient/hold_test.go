@@ -35,7 +35,9 @@ func lifetimeSource(t *testing.T, expiresIn int) (*tokenServer, *TokenSource) {
 	srv := newTokenServer(t, func(w http.ResponseWriter, r *http.Request, n int64) {
 		writeToken(w, n, expiresIn, nil)
 	})
-	return srv, newTS(t, Config{TokenURL: srv.URL})
+	// Its own limiter: background refreshes of other tests' sources that
+	// still wait in the shared one must not delay this one's.
+	return srv, newTS(t, Config{TokenURL: srv.URL, RefreshLimiter: NewRefreshLimiter(4)})
 }
 
 // sendAuth sends one GET through rt and returns the Authorization value

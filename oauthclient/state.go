@@ -38,7 +38,7 @@ type tokenState struct {
 	refreshAt time.Time
 	expireAt  time.Time
 	// timer fires at refreshAt (real clock only); set before the state is
-	// published, stopped when it is replaced.
+	// published, stopped when it is replaced; guarded by armedTimers.mu.
 	timer *time.Timer
 	mu    sync.Mutex // serializes hold and release
 	// Pads the struct to 192 bytes, a size class whose objects start on
@@ -115,8 +115,8 @@ func (st *tokenState) untime() {
 
 // stop stops st's timer, if any.
 func (st *tokenState) stop() {
-	if st != nil && st.timer != nil {
-		st.timer.Stop()
+	if st != nil {
+		armedTimers.disarm(st)
 	}
 }
 
@@ -198,7 +198,10 @@ func (t timing) newState(e *tokencache.Entry, now time.Time) *tokenState {
 			lifetime = e.Expiry.Sub(now)
 		}
 		lifetime = max(lifetime, 0)
-		st.expireAt = e.Expiry.Add(-t.leewayFor(lifetime))
+		// Wall-clock instants (Round(0) drops the monotonic reading): the
+		// monotonic clock stops while the machine sleeps, the token's
+		// expiry at the server does not.
+		st.expireAt = e.Expiry.Round(0).Add(-t.leewayFor(lifetime))
 		window := min(time.Duration(float64(lifetime)*t.window), t.maxWindow)
 		st.refreshAt = st.expireAt.Add(-window)
 		if t.jitter != nil && window >= 2 {

@@ -271,7 +271,7 @@ func (s *TokenSource) publish(st *tokenState) {
 		if st.refreshAt.IsZero() {
 			st.flags.Or(flagTimed) // never stale
 		} else if d := st.refreshAt.Sub(s.cfg.Now()); d > 0 {
-			st.timer = time.AfterFunc(d, func() { s.refreshMoment(st) })
+			armedTimers.arm(st, d, func() { s.refreshMoment(st) })
 			st.flags.Or(flagTimed)
 		}
 	}
