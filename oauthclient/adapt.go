@@ -47,6 +47,12 @@ func (a *oauth2Adapter) Token(ctx context.Context) (*oauth2.Token, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if ctx.Done() == nil {
+		// A context that cannot end (context.Background, the context of
+		// http.NewRequest): nothing to return early for, so no goroutine.
+		tok, err := a.ts.Token()
+		return adapted(tokenResult{tok, err})
+	}
 	done := make(chan tokenResult, 1) // buffered: a late result is dropped
 	go func() {
 		tok, err := a.ts.Token()
@@ -54,16 +60,21 @@ func (a *oauth2Adapter) Token(ctx context.Context) (*oauth2.Token, error) {
 	}()
 	select {
 	case r := <-done:
-		if r.err != nil {
-			return nil, fmt.Errorf("oauthclient: oauth2 token source: %w", adaptedError(r.err))
-		}
-		if r.tok == nil || r.tok.AccessToken == "" {
-			return nil, errors.New("oauthclient: oauth2 token source returned no access token")
-		}
-		return r.tok, nil
+		return adapted(r)
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// adapted checks the result of an oauth2.TokenSource.Token call.
+func adapted(r tokenResult) (*oauth2.Token, error) {
+	if r.err != nil {
+		return nil, fmt.Errorf("oauthclient: oauth2 token source: %w", adaptedError(r.err))
+	}
+	if r.tok == nil || r.tok.AccessToken == "" {
+		return nil, errors.New("oauthclient: oauth2 token source returned no access token")
+	}
+	return r.tok, nil
 }
 
 // String describes the adapter without the adapted source's fields.

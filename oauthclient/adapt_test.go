@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -222,5 +223,32 @@ func TestFromOAuth2DropsEchoedBody(t *testing.T) {
 		if strings.Contains(inner.Error(), secret) {
 			t.Fatalf("the echoed client secret shows in a wrapped %T", inner)
 		}
+	}
+}
+
+// callerStackSource is an oauth2.TokenSource that records whether Token
+// ran on its caller's goroutine (the caller's frame is on the stack).
+type callerStackSource struct{ direct bool }
+
+func (c *callerStackSource) Token() (*oauth2.Token, error) {
+	buf := make([]byte, 64<<10)
+	c.direct = strings.Contains(string(buf[:runtime.Stack(buf, false)]), "TestFromOAuth2CallsDirectlyWithoutDeadline")
+	return &oauth2.Token{AccessToken: "a"}, nil
+}
+
+// TestFromOAuth2CallsDirectlyWithoutDeadline: with a context that cannot
+// end (context.Background, http.NewRequest's), the adapter calls Token on
+// the caller's goroutine instead of starting one per call; with one that
+// can end, Token runs on its own goroutine so that the caller can leave.
+func TestFromOAuth2CallsDirectlyWithoutDeadline(t *testing.T) {
+	src := &callerStackSource{}
+	a := FromOAuth2(src)
+	if _, err := a.Token(context.Background()); err != nil || !src.direct {
+		t.Fatalf("Background: err %v, direct %v; want a direct call", err, src.direct)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := a.Token(ctx); err != nil || src.direct {
+		t.Fatalf("cancellable: err %v, direct %v; want its own goroutine", err, src.direct)
 	}
 }
