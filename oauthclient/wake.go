@@ -104,7 +104,7 @@ func (w *timerWatch) watch() {
 		}
 		w.mu.Unlock()
 		for _, fire := range due {
-			go fire()
+			fire() // quick: a refresh is queued in the limiter, not run here
 		}
 	}
 }
