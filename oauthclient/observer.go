@@ -24,8 +24,10 @@ type Observer interface {
 	// context, detached from every caller's.
 	FetchStart(ctx context.Context, e FetchEvent) context.Context
 	// FetchWait is called for each caller that waits for the fetch, the
-	// one that started it included, with that caller's context: a trace
-	// links the fetch to every request that waited for it.
+	// one that started it included, and for the request that set off a
+	// background refresh (which does not wait), with that caller's
+	// context: a trace links the fetch to every request that waited for
+	// it or set it off. It is not a count of waits.
 	FetchWait(fetchCtx, callerCtx context.Context)
 	// FetchEnd is called once when the fetch is over.
 	FetchEnd(fetchCtx context.Context, e FetchResult)
