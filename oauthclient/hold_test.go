@@ -182,18 +182,22 @@ func TestTransportHeldTokenFollowsRefreshMoment(t *testing.T) {
 	if got := sendAuth(t, tr, rec); got != "Bearer tok-1" {
 		t.Fatalf("first: %q", got)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for srv.requests() < 2 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	for ts.cur.Load() == nil || ts.cur.Load().hdr[0] != "Bearer tok-2" {
-		if time.Now().After(deadline) {
-			t.Fatalf("no background refresh at the refresh moment (%d token requests)", srv.requests())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitForToken(t, srv, ts, "Bearer tok-2", 10*time.Second)
 	if got := sendAuth(t, tr, rec); got != "Bearer tok-2" {
 		t.Fatalf("after the refresh moment: %q", got)
+	}
+}
+
+// waitForToken waits up to d for ts's current token to have the
+// Authorization value want, which a background refresh brings.
+func waitForToken(t *testing.T, srv *tokenServer, ts *TokenSource, want string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for st := ts.cur.Load(); st == nil || st.hdr[0] != want; st = ts.cur.Load() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no background refresh to %q within %v (%d token requests)", want, d, srv.requests())
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

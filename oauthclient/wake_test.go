@@ -69,13 +69,7 @@ func TestSleepPastRefreshMomentRefreshes(t *testing.T) {
 		t.Fatalf("without a jump: %d token requests, held %v", srv.requests(), tr.fast.Load() != nil)
 	}
 	sleep(2 * time.Hour)
-	deadline := time.Now().Add(5 * time.Second)
-	for srv.requests() < 2 || ts.cur.Load().hdr[0] != "Bearer tok-2" {
-		if time.Now().After(deadline) {
-			t.Fatalf("after the jump: %d token requests, want a refresh", srv.requests())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitForToken(t, srv, ts, "Bearer tok-2", 5*time.Second)
 	if got := sendAuth(t, tr, rec); got != "Bearer tok-2" {
 		t.Fatalf("after the jump the Transport sent %q", got)
 	}
