@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -258,4 +260,60 @@ func TestTransportHoldRace(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+}
+
+// TestHeldTokenRejectedLaterIsReplacedOnce: a held token that worked and
+// is then rejected (revoked at the server) is dropped at once and the
+// request replayed with a new token, which is held in its turn; with a
+// body that cannot be replayed the 401 is returned and the next request
+// carries the new token.
+func TestHeldTokenRejectedLaterIsReplacedOnce(t *testing.T) {
+	srv, ts := lifetimeSource(t, 3600)
+	var revoked sync.Map
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		auth := r.Header.Get("Authorization")
+		if _, ok := revoked.Load(auth); ok {
+			h := http.Header{}
+			h.Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			return &http.Response{StatusCode: http.StatusUnauthorized, Header: h, Body: http.NoBody, Request: r}, nil
+		}
+		return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+	})
+	tr := &Transport{Source: ts, Base: base}
+	get := func() int {
+		req, _ := http.NewRequest(http.MethodGet, "https://api.example.test/fhir/Patient", nil)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode
+	}
+	for range 3 {
+		if code := get(); code != http.StatusOK {
+			t.Fatalf("status %d", code)
+		}
+	}
+	if st := tr.fast.Load(); st == nil || st.hdr[0] != "Bearer tok-1" {
+		t.Fatal("tok-1 not held")
+	}
+	revoked.Store("Bearer tok-1", true)
+	if code := get(); code != http.StatusOK || srv.requests() != 2 {
+		t.Fatalf("after revocation: status %d, %d token requests; want 200 after one replacement", code, srv.requests())
+	}
+	if st := tr.fast.Load(); st == nil || st.hdr[0] != "Bearer tok-2" {
+		t.Fatal("tok-2 not held after it worked")
+	}
+
+	revoked.Store("Bearer tok-2", true)
+	post, _ := http.NewRequest(http.MethodPost, "https://api.example.test/fhir/Patient", io.NopCloser(strings.NewReader("x")))
+	resp, err := tr.RoundTrip(post)
+	if err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("non-replayable body: %v %v, want the 401", resp, err)
+	}
+	if tr.fast.Load() != nil {
+		t.Fatal("the rejected token is still held")
+	}
+	if code := get(); code != http.StatusOK || srv.requests() != 3 {
+		t.Fatalf("next request: status %d, %d token requests; want 200 with tok-3", code, srv.requests())
+	}
 }

@@ -216,11 +216,19 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 func (t *Transport) unauthorized(req *http.Request, st *tokenState, resp *http.Response) (*http.Response, error) {
 	obs, _ := t.hooks()
 	ctx := req.Context()
-	if !tokenRejected(resp.Header) || !replayable(req) {
+	if !tokenRejected(resp.Header) {
 		obs.replay(ctx, ReplayEvent{Outcome: ReplayNotReplayable})
 		return resp, nil
 	}
-	if !t.reject(st) {
+	// The token is dropped whether or not this request can be sent again:
+	// else a client whose requests all have one-shot bodies would send the
+	// rejected token forever.
+	dropped := t.reject(st)
+	if !replayable(req) {
+		obs.replay(ctx, ReplayEvent{Outcome: ReplayNotReplayable})
+		return resp, nil
+	}
+	if !dropped {
 		obs.replay(ctx, ReplayEvent{Outcome: ReplayNoNewToken})
 		return resp, nil
 	}
@@ -239,6 +247,8 @@ func (t *Transport) unauthorized(req *http.Request, st *tokenState, resp *http.R
 	switch {
 	case err == nil && resp.StatusCode != http.StatusUnauthorized:
 		st2.confirm()
+		t.last.Store(st2)
+		st2.hold(t)
 		obs.replay(ctx, ReplayEvent{Outcome: ReplayOK})
 	case err == nil:
 		obs.replay(ctx, ReplayEvent{Outcome: ReplayRejected})

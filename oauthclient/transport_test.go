@@ -256,3 +256,33 @@ func TestStaticSourceIsNotRetriedWithTheSameToken(t *testing.T) {
 		t.Fatalf("status %d after %d requests; want the 401 after 1", resp.StatusCode, rs.requests.Load())
 	}
 }
+
+// TestRejectedTokenDroppedWithOneShotBodies: a 401 invalid_token drops the
+// token even when the request's body cannot be sent again (the 401 is
+// returned): a client whose requests all stream their bodies would
+// otherwise send the rejected token forever.
+func TestRejectedTokenDroppedWithOneShotBodies(t *testing.T) {
+	srv := newTokenServer(t, func(w http.ResponseWriter, r *http.Request, n int64) { writeToken(w, n, 3600, nil) })
+	ts := newTS(t, Config{TokenURL: srv.URL})
+	rs := newResourceServer(t, func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if r.Header.Get("Authorization") == "Bearer tok-1" {
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	})
+	client := ts.Client(nil)
+	var codes []int
+	for range 3 {
+		req, _ := http.NewRequest(http.MethodPost, rs.URL+"/fhir/Binary", io.NopCloser(strings.NewReader("chunk")))
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		codes = append(codes, resp.StatusCode)
+	}
+	if codes[0] != http.StatusUnauthorized || codes[1] != http.StatusOK || codes[2] != http.StatusOK || srv.requests() != 2 {
+		t.Fatalf("statuses %v with %d token requests; want [401 200 200] with 2", codes, srv.requests())
+	}
+}
