@@ -75,11 +75,15 @@
 // Token-endpoint calls are retried on 5xx, 429 and network errors with
 // exponential backoff and jitter, honouring Retry-After up to
 // RetryPolicy.MaxRetryAfter whichever its form; other 4xx errors are
-// permanent. One backoff schedule serves retries, the waits between failed
-// fetches and the replacement of tokens a resource server keeps rejecting:
-// once a token fetched moments ago (never accepted by a resource server) is
-// rejected again, replacements follow the schedule and callers get the 401
-// meanwhile. A token that arrives already expired counts as a failed fetch. One fetch is in flight per TokenSource
+// permanent. One backoff schedule serves retries and the waits between
+// failed fetches; a successful fetch starts it over. Tokens a resource
+// server keeps rejecting follow a second schedule of the same policy,
+// which only a token that worked starts over: a token that never worked,
+// or one that worked but is rejected within a minute of the last such
+// replacement (a flaky gateway), is replaced on that schedule, and
+// callers get the 401 meanwhile. A token that worked is otherwise
+// replaced at once (revoked). A token that arrives already expired counts
+// as a failed fetch. One fetch is in flight per TokenSource
 // (and per cache key across processes when the cache is a
 // tokencache.Locker); every waiter selects on its own context. After a
 // failed fetch, callers get the same error without a new request for a

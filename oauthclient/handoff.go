@@ -16,10 +16,12 @@ import (
 
 // Invalidate reports that a resource server rejected tok. If tok is still
 // the current token it is dropped from memory (never its refresh token), so
-// that the next call fetches another, unless tokens fetched moments ago
-// keep being rejected: then replacements follow the backoff schedule and
-// tok stays in use meanwhile. A newer token is never dropped. The cache is
-// not written: the next fetch replaces the entry under the cache's lock.
+// that the next call fetches another, unless tokens keep being rejected
+// (tokens that never worked, or a token that worked but is rejected within
+// a minute of the last such replacement): then replacements follow a
+// backoff schedule, which only a token that works starts over, and tok
+// stays in use meanwhile. A newer token is never dropped. The cache is not
+// written: the next fetch replaces the entry under the cache's lock.
 func (s *TokenSource) Invalidate(tok *oauth2.Token) {
 	if tok == nil {
 		return
@@ -28,6 +30,10 @@ func (s *TokenSource) Invalidate(tok *oauth2.Token) {
 		s.reject(st)
 	}
 }
+
+// healEvery is how often a token that had worked may be replaced at once
+// when a resource server rejects it; more often, the backoff applies.
+const healEvery = time.Minute
 
 // reject handles a 401 for st and reports whether another token may be
 // tried now.
@@ -38,14 +44,20 @@ func (s *TokenSource) reject(st *tokenState) bool {
 		return true // already replaced: the caller may try the new one
 	}
 	now := s.cfg.Now()
-	if st.confirmed() {
-		s.rejects = 0 // it worked before: it went bad, replace it now
+	if st.confirmed() && (s.healedAt.IsZero() || now.Sub(s.healedAt) >= healEvery) {
+		// It worked before and this is the first such case in a while: it
+		// went bad (revoked), replace it now and start the backoff over.
+		s.rejects, s.rejectGate, s.healedAt = 0, time.Time{}, now
+		s.rejectSched.reset()
 	} else {
+		// A token that never worked, or tokens that keep going bad (a
+		// gateway that rejects now and then): replacements follow the
+		// backoff, and meanwhile the token stays in use.
 		if now.Before(s.rejectGate) {
 			return false
 		}
 		s.rejects++
-		s.rejectGate = now.Add(s.sched.next(0))
+		s.rejectGate = now.Add(s.rejectSched.next(0))
 	}
 	s.publish(nil)
 	s.rejected = st.entry.AccessToken
@@ -80,7 +92,7 @@ func (s *TokenSource) Seed(ctx context.Context, tok *oauth2.Token) error {
 		return fmt.Errorf("oauthclient: Seed: %w", err)
 	}
 	s.mu.Lock()
-	s.failErr, s.bgNext, s.rejects, s.rejectGate = nil, time.Time{}, 0, time.Time{}
+	s.failErr, s.bgNext, s.rejects, s.rejectGate, s.healedAt = nil, time.Time{}, 0, time.Time{}, time.Time{}
 	if e.AccessToken != "" {
 		s.publish(s.timing.newState(e, s.cfg.Now()))
 	} else {
@@ -88,5 +100,6 @@ func (s *TokenSource) Seed(ctx context.Context, tok *oauth2.Token) error {
 	}
 	s.mu.Unlock()
 	s.sched.reset()
+	s.rejectSched.reset()
 	return nil
 }

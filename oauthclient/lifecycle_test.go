@@ -351,3 +351,109 @@ func TestRotatedRefreshTokenReachesASlowCache(t *testing.T) {
 		t.Fatalf("stores of the rotated refresh token = %d, want 1", got)
 	}
 }
+
+// rejectingAPI answers 401 invalid_token when reject(n) for the n-th
+// request (from 1), else 200.
+func rejectingAPI(t *testing.T, reject func(n int64) bool) *httptest.Server {
+	var n atomic.Int64
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if reject(n.Add(1)) {
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	}))
+	t.Cleanup(api.Close)
+	return api
+}
+
+// A resource server that rejects every token (an audience changed by a
+// deploy) gets replacements at a growing backoff while time passes, not
+// one per backoff's first step: a successful token request does not start
+// the schedule over, only a token that worked does.
+func Test401StormBackoffGrowsOverTime(t *testing.T) {
+	clock := newFakeClock()
+	srv := newTokenServer(t, func(w http.ResponseWriter, r *http.Request, n int64) { writeToken(w, n, 3600, nil) })
+	api := rejectingAPI(t, func(int64) bool { return true })
+	ts := newTS(t, Config{TokenURL: srv.URL, Now: clock.Now})
+	c := ts.Client(nil)
+	for range 120 { // one call every 500 ms for a minute
+		resp, err := c.Get(api.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		clock.Advance(500 * time.Millisecond)
+	}
+	// Growing delays (250 ms ±50 %, doubling, at most 10 s ±50 %) fit
+	// about 11 replacements into a minute, 18 at the very most; starting
+	// over after each successful token request gave 121 (two per call).
+	if got := srv.requests(); got > 20 {
+		t.Fatalf("token requests in a minute of rejections = %d, want at most 20", got)
+	}
+}
+
+// A flaky gateway that rejects every tenth request, tokens that work
+// included, does not make every tenth request cost a token request: a
+// token that worked is replaced at once only if no such replacement
+// happened in the last minute; else the backoff applies.
+func TestFlakyGatewayDoesNotHammerTheTokenEndpoint(t *testing.T) {
+	clock := newFakeClock()
+	srv := newTokenServer(t, func(w http.ResponseWriter, r *http.Request, n int64) { writeToken(w, n, 3600, nil) })
+	api := rejectingAPI(t, func(n int64) bool { return n%10 == 0 })
+	ts := newTS(t, Config{TokenURL: srv.URL, Now: clock.Now})
+	c := ts.Client(nil)
+	ok := 0
+	for range 600 { // ten calls a second for a minute
+		resp, err := c.Get(api.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			ok++
+		}
+		clock.Advance(100 * time.Millisecond)
+	}
+	// Measured: 12 (before: 67, one per rejection).
+	if got := srv.requests(); got > 20 {
+		t.Fatalf("token requests in a minute = %d (%d calls answered 200), want at most 20", got, ok)
+	}
+	if ok < 520 {
+		t.Fatalf("%d of 600 calls answered 200, want at least 520", ok)
+	}
+}
+
+// A token that worked and is then revoked is still replaced at once, and
+// so is its successor's successor a minute later.
+func TestRevokedWorkingTokenReplacedAtOnce(t *testing.T) {
+	clock := newFakeClock()
+	srv := newTokenServer(t, func(w http.ResponseWriter, r *http.Request, n int64) { writeToken(w, n, 3600, nil) })
+	var revoked sync.Map
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := revoked.Load(r.Header.Get("Authorization")); ok {
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	}))
+	t.Cleanup(api.Close)
+	ts := newTS(t, Config{TokenURL: srv.URL, Now: clock.Now})
+	c := ts.Client(nil)
+	get := func() int {
+		resp, err := c.Get(api.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for k := 1; k <= 3; k++ {
+		if code := get(); code != http.StatusOK {
+			t.Fatalf("round %d: status %d before revocation", k, code)
+		}
+		revoked.Store("Bearer tok-"+itoa(int64(k)), true)
+		if code := get(); code != http.StatusOK || srv.requests() != int64(k+1) {
+			t.Fatalf("round %d: status %d, %d token requests; want 200 after one replacement", k, code, srv.requests())
+		}
+		clock.Advance(61 * time.Second)
+	}
+}

@@ -68,12 +68,13 @@ func (p RetryPolicy) capRetryAfter(d time.Duration) time.Duration {
 	return max(0, min(d, p.MaxRetryAfter))
 }
 
-// schedule is a source's one backoff schedule (cenkalti/backoff): every
-// failure, whether a retry inside a fetch, a failed fetch or a freshly
-// fetched token that a resource server rejects, takes the next delay from
-// it, and success resets it. So the token endpoint sees requests at an even,
-// growing spacing during an outage, never bursts at the callers' rate.
-// Safe for concurrent use.
+// schedule is a backoff schedule (cenkalti/backoff). A source has two, of
+// the same policy: one for the token endpoint (a retry inside a fetch, a
+// failed fetch; a successful fetch resets it) and one for tokens that
+// resource servers reject (reset only when a token worked: a successful
+// fetch proves nothing about whether the next token will be accepted). So
+// the token endpoint sees requests at an even, growing spacing during an
+// outage, never bursts at the callers' rate. Safe for concurrent use.
 type schedule struct {
 	pol RetryPolicy
 	mu  sync.Mutex // guards b

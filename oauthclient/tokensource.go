@@ -48,15 +48,17 @@ type TokenSource struct {
 	cur        atomic.Pointer[tokenState]
 	refreshing atomic.Bool // a fetch is in flight: hint for the hot path
 
-	mu         sync.Mutex // guards the fields below
-	flight     *flight
-	failErr    error     // last failure, handed out until failUntil
-	failUntil  time.Time //
-	bgNext     time.Time // no background refresh before this
-	rejected   string    // access token a resource server rejected: never adopted again
-	rejects    int       // consecutive rejections of tokens that never worked
-	rejectGate time.Time // no replacement for such a token before this
-	closed     bool      // Close was called
+	mu          sync.Mutex // guards the fields below
+	flight      *flight
+	failErr     error     // last failure, handed out until failUntil
+	failUntil   time.Time //
+	bgNext      time.Time // no background refresh before this
+	rejected    string    // access token a resource server rejected: never adopted again
+	rejects     int       // consecutive gated rejections
+	rejectGate  time.Time // no gated replacement before this
+	healedAt    time.Time // last immediate replacement of a token that had worked
+	rejectSched *schedule // the rejections' backoff (see schedule)
+	closed      bool      // Close was called
 }
 
 // flight is one fetch shared by its waiters.
@@ -81,13 +83,14 @@ func NewTokenSource(cfg Config) (*TokenSource, error) {
 	timers := cfg.Now == nil
 	cfg = cfg.withDefaults()
 	s := &TokenSource{
-		timers:  timers,
-		limiter: cfg.RefreshLimiter,
-		cfg:     cfg,
-		log:     cfg.Logger,
-		hc:      tokenHTTPClient(cfg.HTTPClient, cfg.Auth),
-		timing:  timing{window: cfg.RefreshWindow, maxWindow: cfg.MaxRefreshWindow, leeway: cfg.ExpiryLeeway, jitter: jitter},
-		sched:   newSchedule(*cfg.Retry),
+		timers:      timers,
+		limiter:     cfg.RefreshLimiter,
+		cfg:         cfg,
+		log:         cfg.Logger,
+		hc:          tokenHTTPClient(cfg.HTTPClient, cfg.Auth),
+		timing:      timing{window: cfg.RefreshWindow, maxWindow: cfg.MaxRefreshWindow, leeway: cfg.ExpiryLeeway, jitter: jitter},
+		sched:       newSchedule(*cfg.Retry),
+		rejectSched: newSchedule(*cfg.Retry),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
