@@ -79,10 +79,10 @@
 // failed fetches; a successful fetch starts it over. Tokens a resource
 // server keeps rejecting follow a second schedule of the same policy,
 // which only a token that worked starts over: a token that never worked,
-// or one that worked but is rejected within a minute of the last such
-// replacement (a flaky gateway), is replaced on that schedule, and
-// callers get the 401 meanwhile. A token that worked is otherwise
-// replaced at once (revoked). A token that arrives already expired counts
+// or one that worked but draws a Transport's 401 within a minute of the
+// last such replacement (a flaky gateway), is replaced on that schedule,
+// and callers get the 401 meanwhile. A token that worked is otherwise
+// replaced at once (revoked), and always on Invalidate. A token that arrives already expired counts
 // as a failed fetch. One fetch is in flight per TokenSource
 // (and per cache key across processes when the cache is a
 // tokencache.Locker); every waiter selects on its own context. After a

@@ -16,35 +16,44 @@ import (
 
 // Invalidate reports that a resource server rejected tok. If tok is still
 // the current token it is dropped from memory (never its refresh token), so
-// that the next call fetches another, unless tokens keep being rejected
-// (tokens that never worked, or a token that worked but is rejected within
-// a minute of the last such replacement): then replacements follow a
-// backoff schedule, which only a token that works starts over, and tok
-// stays in use meanwhile. A newer token is never dropped. The cache is not
-// written: the next fetch replaces the entry under the cache's lock.
+// that the next call fetches another, unless tokens that never worked (no
+// resource server answered a Transport's request with them but by 401)
+// keep being rejected: then replacements follow a backoff schedule, which
+// only a token that works starts over, and tok stays in use meanwhile. A
+// newer token is never dropped. The cache is not written: the next fetch
+// replaces the entry under the cache's lock.
 func (s *TokenSource) Invalidate(tok *oauth2.Token) {
 	if tok == nil {
 		return
 	}
 	if st := s.cur.Load(); st != nil && st.entry.AccessToken == tok.AccessToken {
-		s.reject(st)
+		s.drop(st, false)
 	}
 }
 
-// healEvery is how often a token that had worked may be replaced at once
-// when a resource server rejects it; more often, the backoff applies.
+// healEvery is how often the Transport may replace a token that had worked
+// at once when a resource server rejects it; more often, the backoff
+// applies.
 const healEvery = time.Minute
 
-// reject handles a 401 for st and reports whether another token may be
-// tried now.
-func (s *TokenSource) reject(st *tokenState) bool {
+// reject handles a 401 the Transport got for st and reports whether another
+// token may be tried now.
+func (s *TokenSource) reject(st *tokenState) bool { return s.drop(st, true) }
+
+// drop drops st after a resource server rejected it, unless the backoff
+// says to keep it for now; it reports whether another token may be tried
+// now. A token that worked is dropped at once when the caller says so
+// (Invalidate) and, from the Transport's 401s, at most once per healEvery:
+// a gateway that rejects now and then must not cost a token request each
+// time.
+func (s *TokenSource) drop(st *tokenState, fromTransport bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cur.Load() != st {
 		return true // already replaced: the caller may try the new one
 	}
 	now := s.cfg.Now()
-	if st.confirmed() && (s.healedAt.IsZero() || now.Sub(s.healedAt) >= healEvery) {
+	if st.confirmed() && (!fromTransport || s.healedAt.IsZero() || now.Sub(s.healedAt) >= healEvery) {
 		// It worked before and this is the first such case in a while: it
 		// went bad (revoked), replace it now and start the backoff over.
 		s.rejects, s.rejectGate, s.healedAt = 0, time.Time{}, now

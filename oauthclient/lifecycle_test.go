@@ -457,3 +457,30 @@ func TestRevokedWorkingTokenReplacedAtOnce(t *testing.T) {
 		clock.Advance(61 * time.Second)
 	}
 }
+
+// Invalidate of a token that worked drops it at once however often it is
+// called: the caller knows the token is bad (a rotation test, a revocation
+// seen by its own client); only the Transport's own 401s are limited.
+func TestInvalidateOfWorkingTokenAlwaysDrops(t *testing.T) {
+	clock := newFakeClock()
+	srv := newTokenServer(t, func(w http.ResponseWriter, r *http.Request, n int64) { writeToken(w, n, 3600, nil) })
+	api := rejectingAPI(t, func(int64) bool { return false })
+	ts := newTS(t, Config{TokenURL: srv.URL, Now: clock.Now})
+	c := ts.Client(nil)
+	for k := int64(1); k <= 5; k++ {
+		resp, err := c.Get(api.URL) // the token works
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		tok, err := ts.Token(t.Context())
+		if err != nil || tok.AccessToken != "tok-"+itoa(k) {
+			t.Fatalf("round %d: %s %v", k, serial(tok), err)
+		}
+		ts.Invalidate(tok)
+		clock.Advance(time.Second)
+	}
+	if _, err := ts.Token(t.Context()); err != nil || srv.requests() != 6 {
+		t.Fatalf("%d token requests after 5 invalidations, want 6 (%v)", srv.requests(), err)
+	}
+}
