@@ -230,7 +230,10 @@ func TestOutageRequestsFollowBackoff(t *testing.T) {
 	srv, requests := tokenServer(t, nil, 1000)
 	ts, err := oauthclient.NewTokenSource(oauthclient.Config{
 		TokenURL: srv.URL + "/token", ClientID: "engine", Auth: oauthclient.ClientSecretBasic{Secret: "s"},
-		Retry:         &oauthclient.RetryPolicy{MaxAttempts: 3, InitialInterval: time.Millisecond, MaxInterval: 2 * time.Millisecond},
+		// Delays long enough that the cool-down after the failed fetch (the
+		// schedule's next delay, ≥ 100 ms) outlasts the calls below on a
+		// busy machine.
+		Retry:         &oauthclient.RetryPolicy{MaxAttempts: 3, InitialInterval: 50 * time.Millisecond, MaxInterval: time.Second},
 		ErrorCooldown: time.Hour,
 		Observer:      obs,
 	})
