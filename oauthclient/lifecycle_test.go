@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/oauthkit/oauthkit/internal/testclock"
 	"github.com/oauthkit/oauthkit/tokencache"
 )
 
@@ -366,16 +367,22 @@ func rejectingAPI(t *testing.T, reject func(n int64) bool) *httptest.Server {
 	return api
 }
 
+// rejectionFixture returns a fake clock, a token server of one-hour
+// tokens, a source on that clock, its client and a rejectingAPI.
+func rejectionFixture(t *testing.T, reject func(n int64) bool) (*testclock.Clock, *tokenServer, *TokenSource, *http.Client, *httptest.Server) {
+	clock := newFakeClock()
+	srv := newTokenServer(t, func(w http.ResponseWriter, r *http.Request, n int64) { writeToken(w, n, 3600, nil) })
+	api := rejectingAPI(t, reject)
+	ts := newTS(t, Config{TokenURL: srv.URL, Now: clock.Now})
+	return clock, srv, ts, ts.Client(nil), api
+}
+
 // A resource server that rejects every token (an audience changed by a
 // deploy) gets replacements at a growing backoff while time passes, not
 // one per backoff's first step: a successful token request does not start
 // the schedule over, only a token that worked does.
 func Test401StormBackoffGrowsOverTime(t *testing.T) {
-	clock := newFakeClock()
-	srv := newTokenServer(t, func(w http.ResponseWriter, r *http.Request, n int64) { writeToken(w, n, 3600, nil) })
-	api := rejectingAPI(t, func(int64) bool { return true })
-	ts := newTS(t, Config{TokenURL: srv.URL, Now: clock.Now})
-	c := ts.Client(nil)
+	clock, srv, _, c, api := rejectionFixture(t, func(int64) bool { return true })
 	for range 120 { // one call every 500 ms for a minute
 		resp, err := c.Get(api.URL)
 		if err != nil {
@@ -397,11 +404,7 @@ func Test401StormBackoffGrowsOverTime(t *testing.T) {
 // token that worked is replaced at once only if no such replacement
 // happened in the last minute; else the backoff applies.
 func TestFlakyGatewayDoesNotHammerTheTokenEndpoint(t *testing.T) {
-	clock := newFakeClock()
-	srv := newTokenServer(t, func(w http.ResponseWriter, r *http.Request, n int64) { writeToken(w, n, 3600, nil) })
-	api := rejectingAPI(t, func(n int64) bool { return n%10 == 0 })
-	ts := newTS(t, Config{TokenURL: srv.URL, Now: clock.Now})
-	c := ts.Client(nil)
+	clock, srv, _, c, api := rejectionFixture(t, func(n int64) bool { return n%10 == 0 })
 	ok := 0
 	for range 600 { // ten calls a second for a minute
 		resp, err := c.Get(api.URL)
@@ -462,11 +465,7 @@ func TestRevokedWorkingTokenReplacedAtOnce(t *testing.T) {
 // called: the caller knows the token is bad (a rotation test, a revocation
 // seen by its own client); only the Transport's own 401s are limited.
 func TestInvalidateOfWorkingTokenAlwaysDrops(t *testing.T) {
-	clock := newFakeClock()
-	srv := newTokenServer(t, func(w http.ResponseWriter, r *http.Request, n int64) { writeToken(w, n, 3600, nil) })
-	api := rejectingAPI(t, func(int64) bool { return false })
-	ts := newTS(t, Config{TokenURL: srv.URL, Now: clock.Now})
-	c := ts.Client(nil)
+	clock, srv, ts, c, api := rejectionFixture(t, func(int64) bool { return false })
 	for k := int64(1); k <= 5; k++ {
 		resp, err := c.Get(api.URL) // the token works
 		if err != nil {
