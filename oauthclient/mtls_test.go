@@ -53,7 +53,7 @@ func TestMTLSClientAuthAndBoundTokens(t *testing.T) {
 		{"self_signed_tls_client_auth", "self-client", SelfSignedTLSClientAuth{Certificate: self}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ts := newTS(t, Config{TokenURL: srv.TokenURL(), ClientID: tc.id, Auth: tc.auth, HTTPClient: srv.HTTPClient(), Scopes: []string{"system/Patient.rs"}})
+			ts := newTS(t, Config{TokenURL: srv.TokenURL(), RevocationURL: srv.RevocationURL(), ClientID: tc.id, Auth: tc.auth, HTTPClient: srv.HTTPClient(), Scopes: []string{"system/Patient.rs"}})
 			tok, err := ts.Token(context.Background())
 			if err != nil {
 				t.Fatal(err)
@@ -75,6 +75,13 @@ func TestMTLSClientAuthAndBoundTokens(t *testing.T) {
 			resp.Body.Close()
 			if resp.StatusCode != 401 {
 				t.Fatalf("without the certificate: status %d, want 401", resp.StatusCode)
+			}
+			// Revocation authenticates with the certificate too.
+			if err := ts.Revoke(context.Background()); err != nil {
+				t.Fatalf("Revoke: %v", err)
+			}
+			if got := srv.Stats().Revocations; got == 0 {
+				t.Fatal("the server counted no revocation")
 			}
 		})
 	}

@@ -134,3 +134,50 @@ func TestMTLSBoundToken(t *testing.T) {
 		})
 	}
 }
+
+// TestMTLSClientRevokesAndIntrospects: a client that authenticates with
+// its certificate can revoke and introspect its tokens like any other;
+// without the certificate, or with another client's, it cannot.
+func TestMTLSClientRevokesAndIntrospects(t *testing.T) {
+	srv := oauthtest.NewMTLSServer()
+	defer srv.Close()
+	self := clientCert(t, "self", nil, false)
+	other := clientCert(t, "other", nil, false)
+	if err := srv.RegisterClient(oauthtest.Client{ID: "self", AuthMethod: oauthtest.AuthSelfSignedTLSClientAuth, CertificateThumbprints: []string{oauthtest.CertificateThumbprint(self.Leaf)}}); err != nil {
+		t.Fatal(err)
+	}
+	c := mtlsClient(srv, &self)
+	status, m := ccToken(t, c, srv, "self")
+	if status != 200 {
+		t.Fatalf("token: %d", status)
+	}
+	tok, _ := m["access_token"].(string)
+	post := func(c *http.Client, endpoint string) (int, map[string]any) {
+		t.Helper()
+		resp, err := c.PostForm(endpoint, url.Values{"client_id": {"self"}, "token": {tok}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&m)
+		return resp.StatusCode, m
+	}
+	for name, c := range map[string]*http.Client{"no certificate": mtlsClient(srv, nil), "another certificate": mtlsClient(srv, &other)} {
+		if status, _ := post(c, srv.IntrospectionURL()); status != http.StatusUnauthorized {
+			t.Errorf("introspect with %s: %d, want 401", name, status)
+		}
+		if status, _ := post(c, srv.RevocationURL()); status != http.StatusUnauthorized {
+			t.Errorf("revoke with %s: %d, want 401", name, status)
+		}
+	}
+	if status, m := post(c, srv.IntrospectionURL()); status != 200 || m["active"] != true {
+		t.Fatalf("introspect: %d active=%v", status, m["active"])
+	}
+	if status, _ := post(c, srv.RevocationURL()); status != 200 {
+		t.Fatalf("revoke: %d", status)
+	}
+	if status, m := post(c, srv.IntrospectionURL()); status != 200 || m["active"] != false {
+		t.Fatalf("introspect after revoke: %d active=%v", status, m["active"])
+	}
+}
