@@ -100,16 +100,24 @@ func TestMTLSClientAuthentication(t *testing.T) {
 	}
 }
 
-// TestMTLSBoundToken: a token issued over a connection with a client
-// certificate is accepted only over a connection with that certificate.
-func TestMTLSBoundToken(t *testing.T) {
-	srv := oauthtest.NewMTLSServer()
-	defer srv.Close()
-	self := clientCert(t, "self", nil, false)
-	other := clientCert(t, "other", nil, false)
+// selfSignedClient starts an mTLS server with client "self" registered for
+// self_signed_tls_client_auth with the certificate self; other is a
+// certificate of nobody's.
+func selfSignedClient(t *testing.T) (srv *oauthtest.Server, self, other tls.Certificate) {
+	srv = oauthtest.NewMTLSServer()
+	t.Cleanup(srv.Close)
+	self = clientCert(t, "self", nil, false)
+	other = clientCert(t, "other", nil, false)
 	if err := srv.RegisterClient(oauthtest.Client{ID: "self", AuthMethod: oauthtest.AuthSelfSignedTLSClientAuth, CertificateThumbprints: []string{oauthtest.CertificateThumbprint(self.Leaf)}}); err != nil {
 		t.Fatal(err)
 	}
+	return srv, self, other
+}
+
+// TestMTLSBoundToken: a token issued over a connection with a client
+// certificate is accepted only over a connection with that certificate.
+func TestMTLSBoundToken(t *testing.T) {
+	srv, self, other := selfSignedClient(t)
 	_, body := ccToken(t, mtlsClient(srv, &self), srv, "self")
 	tok, _ := body["access_token"].(string)
 	if tok == "" {
@@ -139,13 +147,7 @@ func TestMTLSBoundToken(t *testing.T) {
 // its certificate can revoke and introspect its tokens like any other;
 // without the certificate, or with another client's, it cannot.
 func TestMTLSClientRevokesAndIntrospects(t *testing.T) {
-	srv := oauthtest.NewMTLSServer()
-	defer srv.Close()
-	self := clientCert(t, "self", nil, false)
-	other := clientCert(t, "other", nil, false)
-	if err := srv.RegisterClient(oauthtest.Client{ID: "self", AuthMethod: oauthtest.AuthSelfSignedTLSClientAuth, CertificateThumbprints: []string{oauthtest.CertificateThumbprint(self.Leaf)}}); err != nil {
-		t.Fatal(err)
-	}
+	srv, self, other := selfSignedClient(t)
 	c := mtlsClient(srv, &self)
 	status, m := ccToken(t, c, srv, "self")
 	if status != 200 {
