@@ -335,3 +335,25 @@ func TestLoginCodeWithPKCE(t *testing.T) {
 		t.Fatalf("no browser: got %v", err)
 	}
 }
+
+// TestRevokeErrorText: a refused revocation reads "oauthclient: revoke: "
+// and the server's answer, once prefixed and without naming the token
+// endpoint, and is still a *TokenError.
+func TestRevokeErrorText(t *testing.T) {
+	srv := oauthtest.NewServer()
+	defer srv.Close()
+	register(t, srv, oauthtest.Client{ID: "app", Secret: "s", AuthMethod: oauthtest.AuthClientSecretBasic})
+	ts := newTS(t, Config{TokenURL: srv.TokenURL(), ClientID: "app", Auth: ClientSecretBasic{Secret: "s"}, RevocationURL: srv.RevocationURL()})
+	if _, err := ts.Token(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	srv.RegisterClient(oauthtest.Client{ID: "app", Secret: "changed", AuthMethod: oauthtest.AuthClientSecretBasic})
+	err := ts.Revoke(context.Background())
+	var te *TokenError
+	if !errors.As(err, &te) || te.ErrorCode != "invalid_client" {
+		t.Fatalf("Revoke with a changed secret: %v, want a *TokenError invalid_client", err)
+	}
+	if msg := err.Error(); !strings.HasPrefix(msg, "oauthclient: revoke: status 401: invalid_client") || strings.Count(msg, "oauthclient:") != 1 || strings.Contains(msg, "token endpoint") {
+		t.Fatalf("error text %q", msg)
+	}
+}

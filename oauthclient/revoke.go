@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/oauthkit/oauthkit/internal/tokenendpoint"
 )
@@ -38,12 +39,12 @@ func (s *TokenSource) Revoke(ctx context.Context) error {
 	}
 	resp, err := tokenendpoint.Post(ctx, s.hc, &tokenendpoint.Request{URL: s.cfg.RevocationURL, Form: form, Header: ar.Header})
 	if err != nil {
-		return fmt.Errorf("oauthclient: revoke: %w", tokenError(err))
+		return revokeFailed(err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		// Parse turns the RFC 7009 §2.2.1 error response into a *TokenError.
 		_, err := resp.Parse(s.cfg.Now())
-		return fmt.Errorf("oauthclient: revoke: %w", tokenError(err))
+		return revokeFailed(err)
 	}
 	s.mu.Lock()
 	s.publish(nil)
@@ -54,3 +55,24 @@ func (s *TokenSource) Revoke(ctx context.Context) error {
 	s.log.Debug("oauthclient: token revoked")
 	return nil
 }
+
+// revokeFailed wraps the error of a revocation request: "oauthclient:
+// revoke: " and the endpoint's answer, without a second package prefix or
+// the words "token endpoint" of the error type it shares with the token
+// endpoint. errors.As still finds the *TokenError.
+func revokeFailed(err error) error {
+	err = tokenError(err)
+	if te, ok := err.(*TokenError); ok {
+		return &revokeError{te: te}
+	}
+	return fmt.Errorf("oauthclient: revoke: %w", err)
+}
+
+// revokeError is a *TokenError of the revocation endpoint.
+type revokeError struct{ te *TokenError }
+
+func (e *revokeError) Error() string {
+	return "oauthclient: revoke: " + strings.TrimPrefix(e.te.detail(), "token endpoint: ")
+}
+
+func (e *revokeError) Unwrap() error { return e.te }
