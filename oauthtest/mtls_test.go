@@ -36,7 +36,14 @@ func mtlsClient(srv *oauthtest.Server, cert *tls.Certificate) *http.Client {
 
 func ccToken(t *testing.T, c *http.Client, srv *oauthtest.Server, id string) (int, map[string]any) {
 	t.Helper()
-	resp, err := c.PostForm(srv.TokenURL(), url.Values{"grant_type": {"client_credentials"}, "client_id": {id}})
+	return postForm(t, c, srv.TokenURL(), url.Values{"grant_type": {"client_credentials"}, "client_id": {id}})
+}
+
+// postForm posts form to endpoint with c and returns the status and the
+// decoded JSON answer.
+func postForm(t *testing.T, c *http.Client, endpoint string, form url.Values) (int, map[string]any) {
+	t.Helper()
+	resp, err := c.PostForm(endpoint, form)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,14 +163,7 @@ func TestMTLSClientRevokesAndIntrospects(t *testing.T) {
 	tok, _ := m["access_token"].(string)
 	post := func(c *http.Client, endpoint string) (int, map[string]any) {
 		t.Helper()
-		resp, err := c.PostForm(endpoint, url.Values{"client_id": {"self"}, "token": {tok}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var m map[string]any
-		json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&m)
-		return resp.StatusCode, m
+		return postForm(t, c, endpoint, url.Values{"client_id": {"self"}, "token": {tok}})
 	}
 	for name, c := range map[string]*http.Client{"no certificate": mtlsClient(srv, nil), "another certificate": mtlsClient(srv, &other)} {
 		if status, _ := post(c, srv.IntrospectionURL()); status != http.StatusUnauthorized {
