@@ -4,7 +4,7 @@ package oauthclient_test
 // run: every benchmark has the sub-benchmarks "ours" (this package) and
 // "xoauth2" (golang.org/x/oauth2); BenchmarkExpiryBoundary also has a
 // "static" baseline, and the hot-path benchmarks a "limit" transport that
-// does only what any correct token transport must (limitTransport).
+// does only what any correct token transport must (benchkit.Limit).
 // The multi-tenant benchmarks are in tenancy_bench_test.go.
 //
 //	go test -run='^$' -bench='HotPath' -benchmem ./oauthclient
@@ -25,7 +25,6 @@ package oauthclient_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -37,7 +36,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
-	"github.com/oauthkit/oauthkit/internal/reqcopy"
+	"github.com/oauthkit/oauthkit/internal/benchkit"
 	"github.com/oauthkit/oauthkit/oauthclient"
 )
 
@@ -152,49 +151,10 @@ func newXOAuth2(b *testing.B, ts *benchTokenServer) oauth2.TokenSource {
 	return oauth2.ReuseTokenSource(nil, cfg.TokenSource(ctx))
 }
 
-// benchNopRoundTripper answers every request with the same response without
-// any I/O, so the hot-path benchmarks measure only the token transports.
-type benchNopRoundTripper struct{ resp *http.Response }
-
-func (n benchNopRoundTripper) RoundTrip(*http.Request) (*http.Response, error) { return n.resp, nil }
-
-// benchAuthCheckRoundTripper fails unless the request carries one Bearer header.
-type benchAuthCheckRoundTripper struct{}
-
-func (benchAuthCheckRoundTripper) RoundTrip(r *http.Request) (*http.Response, error) {
-	if v := r.Header.Values("Authorization"); len(v) != 1 || len(v[0]) < len("Bearer x") || v[0][:7] != "Bearer " {
-		return nil, errors.New("no Bearer Authorization header")
-	}
-	return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody}, nil
-}
-
-// limitTransport is the lower bound for any token transport: it does only
-// what a correct one must do per request (RoundTripper contract: never
-// modify the caller's request): a shallow copy of the request with its own
-// header map, an Authorization value computed once, and the base call. It
-// looks up no token, so it never expires and never refreshes.
-type limitTransport struct {
-	header []string // "Bearer …", computed once, never modified
-	base   http.RoundTripper
-}
-
-func newLimitTransport(token string, base http.RoundTripper) *limitTransport {
-	return &limitTransport{header: []string{"Bearer " + token}, base: base}
-}
-
-func (t *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	return t.base.RoundTrip(reqcopy.With(req, "Authorization", t.header))
-}
-
 // hotPathNames are the sub-benchmarks of the hot-path benchmarks, in order.
 var hotPathNames = []string{"ours", "xoauth2", "limit"}
 
-// benchNop is a no-op base transport answering 200.
-func benchNop() benchNopRoundTripper {
-	return benchNopRoundTripper{resp: &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: http.NoBody}}
-}
-
-// hotPathTransports returns, for each library and for limitTransport, a
+// hotPathTransports returns, for each library and for benchkit.Limit, a
 // transport over a no-op base whose token source already holds a valid
 // one-hour token.
 func hotPathTransports(b *testing.B) map[string]http.RoundTripper {
@@ -202,18 +162,18 @@ func hotPathTransports(b *testing.B) map[string]http.RoundTripper {
 	ts := newBenchTokenServer(b, 0, 3600, 0)
 	ours := newOurs(b, ts)
 	xsrc := newXOAuth2(b, ts)
-	nop := benchNop()
+	nop := benchkit.NewNop()
 	rts := map[string]http.RoundTripper{
 		"ours":    &oauthclient.Transport{Source: ours, Base: nop},
 		"xoauth2": &oauth2.Transport{Source: xsrc, Base: nop},
-		"limit":   newLimitTransport("limit-token", nop),
+		"limit":   benchkit.NewLimit("limit-token", nop),
 	}
 	// Pre-warm both sources and check that each transport sets the header.
-	req := hotPathRequest(b)
+	req := benchkit.Request(b)
 	for name, rt := range map[string]http.RoundTripper{
-		"ours":    &oauthclient.Transport{Source: ours, Base: benchAuthCheckRoundTripper{}},
-		"xoauth2": &oauth2.Transport{Source: xsrc, Base: benchAuthCheckRoundTripper{}},
-		"limit":   newLimitTransport("limit-token", benchAuthCheckRoundTripper{}),
+		"ours":    &oauthclient.Transport{Source: ours, Base: benchkit.CheckBearer{}},
+		"xoauth2": &oauth2.Transport{Source: xsrc, Base: benchkit.CheckBearer{}},
+		"limit":   benchkit.NewLimit("limit-token", benchkit.CheckBearer{}),
 	} {
 		if _, err := rt.RoundTrip(req); err != nil {
 			b.Fatalf("%s: pre-warm: %v", name, err)
@@ -225,54 +185,14 @@ func hotPathTransports(b *testing.B) map[string]http.RoundTripper {
 	return rts
 }
 
-func hotPathRequest(b *testing.B) *http.Request {
-	req, err := http.NewRequest(http.MethodGet, "https://fhir.example.test/api/FHIR/R4/Patient?_id=42", nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	req.Header.Set("Accept", "application/fhir+json")
-	return req
-}
-
 // BenchmarkHotPath measures one RoundTrip with a valid cached token over a
 // no-op base transport: the per-request cost each library adds, next to
 // the lower bound (limit).
-func BenchmarkHotPath(b *testing.B) {
-	rts := hotPathTransports(b)
-	for _, name := range hotPathNames {
-		rt := rts[name]
-		b.Run(name, func(b *testing.B) {
-			req := hotPathRequest(b)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				if _, err := rt.RoundTrip(req); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
-}
+func BenchmarkHotPath(b *testing.B) { benchkit.HotPath(b, hotPathTransports(b), hotPathNames, false) }
 
 // BenchmarkHotPathParallel is BenchmarkHotPath from GOMAXPROCS goroutines
 // sharing one transport: x/oauth2 takes a mutex per request, ours an atomic
 // load.
 func BenchmarkHotPathParallel(b *testing.B) {
-	rts := hotPathTransports(b)
-	for _, name := range hotPathNames {
-		rt := rts[name]
-		b.Run(name, func(b *testing.B) {
-			req := hotPathRequest(b)
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if _, err := rt.RoundTrip(req); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-		})
-	}
+	benchkit.HotPath(b, hotPathTransports(b), hotPathNames, true)
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthkit/oauthkit/internal/benchkit"
 	"github.com/oauthkit/oauthkit/oauthclient"
 )
 
@@ -257,7 +258,7 @@ func runCohort(b *testing.B, expiresIn, coldBatch int, dur time.Duration) {
 		rts := make([]http.RoundTripper, tenants)
 		for i := range srcs {
 			srcs[i] = newTenant(b, ts, i, hc, lim, cohortObserver{rec: rec, i: i})
-			rts[i] = &oauthclient.Transport{Source: srcs[i], Base: leaveRoundTripper{benchNop()}}
+			rts[i] = &oauthclient.Transport{Source: srcs[i], Base: leaveRoundTripper{benchkit.NewNop()}}
 		}
 		coldStart := time.Now()
 		forEach(b, tenants, coldBatch, func(i int) error { _, err := srcs[i].Token(context.Background()); return err })

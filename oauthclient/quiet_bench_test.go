@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthkit/oauthkit/internal/benchkit"
 	"github.com/oauthkit/oauthkit/oauthclient"
 	"golang.org/x/oauth2"
 )
@@ -70,7 +71,7 @@ func useOncePerPeriod(rts []http.RoundTripper, period time.Duration, periods int
 func BenchmarkQuietTenant(b *testing.B) {
 	ours := func(b *testing.B) quietTransport {
 		return func(ts *tenantServer, i int, hc *http.Client, lim *oauthclient.RefreshLimiter) http.RoundTripper {
-			return &oauthclient.Transport{Source: newTenant(b, ts, i, hc, lim, nil), Base: benchNop()}
+			return &oauthclient.Transport{Source: newTenant(b, ts, i, hc, lim, nil), Base: benchkit.NewNop()}
 		}
 	}
 	for _, pattern := range []string{"random", "steady"} {
@@ -79,7 +80,7 @@ func BenchmarkQuietTenant(b *testing.B) {
 		})
 		b.Run(pattern+"/xoauth2", func(b *testing.B) {
 			runQuiet(b, 12, pattern == "steady", func(ts *tenantServer, i int, hc *http.Client, _ *oauthclient.RefreshLimiter) http.RoundTripper {
-				return &oauth2.Transport{Source: newXTenant(ts, i, hc), Base: benchNop()}
+				return &oauth2.Transport{Source: newXTenant(ts, i, hc), Base: benchkit.NewNop()}
 			})
 		})
 	}

@@ -29,6 +29,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/oauthkit/oauthkit/internal/benchkit"
 	"github.com/oauthkit/oauthkit/oauthclient"
 )
 
@@ -152,7 +153,7 @@ func hotFleets(b *testing.B, n int) map[string][]http.RoundTripper {
 	b.Helper()
 	ts := newTenantServer(b, 0, 3600)
 	hc := tenantHTTPClient(b, 64)
-	nop := benchNop()
+	nop := benchkit.NewNop()
 	fleets := map[string][]http.RoundTripper{}
 	for _, name := range hotPathNames {
 		fleets[name] = make([]http.RoundTripper, n)
@@ -168,13 +169,13 @@ func hotFleets(b *testing.B, n int) map[string][]http.RoundTripper {
 		}
 		fleets["ours"][i] = &oauthclient.Transport{Source: src, Base: nop}
 		fleets["xoauth2"][i] = &oauth2.Transport{Source: xsrc, Base: nop}
-		fleets["limit"][i] = newLimitTransport("limit-"+strconv.Itoa(i), nop)
+		fleets["limit"][i] = benchkit.NewLimit("limit-"+strconv.Itoa(i), nop)
 		return nil
 	})
 	// One request through every transport first, so that each is measured
 	// in its steady state: a Transport holds its token once the first
 	// answer came back (the other two have nothing to warm).
-	warm := hotPathRequest(b)
+	warm := benchkit.Request(b)
 	for name, f := range fleets {
 		for _, rt := range f {
 			if _, err := rt.RoundTrip(warm); err != nil {
@@ -212,7 +213,7 @@ func benchMultiTenant(b *testing.B, parallel bool) {
 			for _, name := range hotPathNames {
 				rts := fleets[name]
 				b.Run(name, func(b *testing.B) {
-					req := hotPathRequest(b)
+					req := benchkit.Request(b)
 					b.ReportAllocs()
 					b.ResetTimer()
 					if !parallel {
@@ -265,7 +266,7 @@ func BenchmarkMultiTenantInterleaved(b *testing.B) {
 				var mu sync.Mutex
 				var spent [3]time.Duration
 				run := func(next func() bool) {
-					req := hotPathRequest(b)
+					req := benchkit.Request(b)
 					var local [3]time.Duration
 					var idx [3]int
 					for k := range idx {

@@ -3,7 +3,6 @@ package cloudauth
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/oauthkit/oauthkit/internal/benchkit"
 	"github.com/oauthkit/oauthkit/internal/reqcopy"
 	"github.com/oauthkit/oauthkit/oauthclient"
 )
@@ -61,38 +61,7 @@ func (t minimalCloudTransport) RoundTrip(req *http.Request) (*http.Response, err
 	if err != nil {
 		return nil, err
 	}
-	return withHeader(req, []string{"Bearer " + tok.Value}, t.base)
-}
-
-// limitTransport does only what any correct token transport must: copy
-// the request and its header map, set an Authorization value computed
-// once, call the base.
-type limitTransport struct {
-	header []string
-	base   http.RoundTripper
-}
-
-func (t limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	return withHeader(req, t.header, t.base)
-}
-
-func withHeader(req *http.Request, hdr []string, base http.RoundTripper) (*http.Response, error) {
-	return base.RoundTrip(reqcopy.With(req, "Authorization", hdr))
-}
-
-// nopTransport answers 200 without I/O.
-type nopTransport struct{ resp *http.Response }
-
-func (n nopTransport) RoundTrip(*http.Request) (*http.Response, error) { return n.resp, nil }
-
-// checkTransport fails unless the request carries one Bearer header.
-type checkTransport struct{}
-
-func (checkTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if v := r.Header.Values("Authorization"); len(v) != 1 || len(v[0]) < len("Bearer x") || v[0][:7] != "Bearer " {
-		return nil, errors.New("cloudauth: no Bearer Authorization header")
-	}
-	return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody}, nil
+	return t.base.RoundTrip(reqcopy.With(req, "Authorization", []string{"Bearer " + tok.Value}))
 }
 
 // transports returns each sub-benchmark's transport over base, holding a
@@ -120,7 +89,7 @@ func transports(b *testing.B, srv *httptest.Server, base http.RoundTripper) map[
 		"cloudauth":     cloud.Transport,
 		"cloudauth-min": minimalCloudTransport{tp: cached, base: base},
 		"xoauth2":       &oauth2.Transport{Source: xsrc, Base: base},
-		"limit":         limitTransport{header: []string{"Bearer limit-token"}, base: base},
+		"limit":         benchkit.NewLimit("limit-token", base),
 	}
 }
 
@@ -129,68 +98,24 @@ func transports(b *testing.B, srv *httptest.Server, base http.RoundTripper) map[
 func hotPath(b *testing.B) map[string]http.RoundTripper {
 	b.Helper()
 	srv := newTokenServer(b)
-	for name, rt := range transports(b, srv, checkTransport{}) {
-		if _, err := rt.RoundTrip(request(b)); err != nil {
-			b.Fatalf("%s: warm-up: %v", name, err)
+	warm := func(rts map[string]http.RoundTripper) map[string]http.RoundTripper {
+		for name, rt := range rts {
+			if _, err := rt.RoundTrip(benchkit.Request(b)); err != nil {
+				b.Fatalf("%s: warm-up: %v", name, err)
+			}
 		}
+		return rts
 	}
+	warm(transports(b, srv, benchkit.CheckBearer{}))
 	// The same sources again over the no-op base: build them anew and warm
 	// them the same way, since a transport's base cannot be swapped.
-	rts := transports(b, srv, nopTransport{resp: &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: http.NoBody}})
-	for name, rt := range rts {
-		if _, err := rt.RoundTrip(request(b)); err != nil {
-			b.Fatalf("%s: warm-up: %v", name, err)
-		}
-	}
-	return rts
-}
-
-func request(b *testing.B) *http.Request {
-	req, err := http.NewRequest(http.MethodGet, "https://fhir.example.test/api/FHIR/R4/Patient?_id=42", nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	req.Header.Set("Accept", "application/fhir+json")
-	return req
+	return warm(transports(b, srv, benchkit.NewNop()))
 }
 
 // BenchmarkHotPath measures one RoundTrip with a valid cached token over
 // a no-op base transport, per library.
-func BenchmarkHotPath(b *testing.B) {
-	rts := hotPath(b)
-	for _, name := range names {
-		rt := rts[name]
-		b.Run(name, func(b *testing.B) {
-			req := request(b)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				if _, err := rt.RoundTrip(req); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
-}
+func BenchmarkHotPath(b *testing.B) { benchkit.HotPath(b, hotPath(b), names, false) }
 
 // BenchmarkHotPathParallel is BenchmarkHotPath from GOMAXPROCS goroutines
 // sharing one transport per library.
-func BenchmarkHotPathParallel(b *testing.B) {
-	rts := hotPath(b)
-	for _, name := range names {
-		rt := rts[name]
-		b.Run(name, func(b *testing.B) {
-			req := request(b)
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if _, err := rt.RoundTrip(req); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-		})
-	}
-}
+func BenchmarkHotPathParallel(b *testing.B) { benchkit.HotPath(b, hotPath(b), names, true) }
