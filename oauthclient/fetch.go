@@ -27,7 +27,7 @@ type fetcher struct {
 	hc    *http.Client
 	sched *schedule
 	log   *slog.Logger
-	obs   observer
+	obs   Observer
 	// dpop signs DPoP proofs (nil: no DPoP); made by NewTokenSource.
 	dpop *dpopProver
 }
@@ -93,7 +93,7 @@ func (f *fetcher) fetch(ctx context.Context, r fetchRequest) (*tokenendpoint.Tok
 
 // report tells the observer about one token request.
 func (f *fetcher) report(ctx context.Context, req *tokenendpoint.Request, attempt int, start time.Time, err error) {
-	if f.obs.o == nil {
+	if _, none := f.obs.(noObserver); none {
 		return
 	}
 	e := TokenRequestEvent{Grant: req.Form.Get("grant_type"), TokenURL: redactURL(f.cfg.TokenURL), ClientID: f.cfg.ClientID,
@@ -108,7 +108,7 @@ func (f *fetcher) report(ctx context.Context, req *tokenendpoint.Request, attemp
 			e.StatusCode, e.ErrorCode = te.StatusCode, te.ErrorCode
 		}
 	}
-	f.obs.tokenRequest(ctx, e)
+	f.obs.TokenRequest(ctx, e)
 }
 
 // sleep waits d, or until ctx is done or gone is closed.

@@ -140,51 +140,16 @@ type ReplayEvent struct {
 	Outcome string
 }
 
-// observer calls an Observer, or nothing when there is none.
-type observer struct{ o Observer }
+// noObserver is the Observer of a source that was given none.
+type noObserver struct{}
 
-func (ob observer) fetchStart(ctx context.Context, e FetchEvent) context.Context {
-	if ob.o == nil {
-		return ctx
-	}
-	return ob.o.FetchStart(ctx, e)
-}
-
-func (ob observer) fetchWait(fetchCtx, callerCtx context.Context) {
-	if ob.o != nil {
-		ob.o.FetchWait(fetchCtx, callerCtx)
-	}
-}
-
-func (ob observer) fetchEnd(ctx context.Context, e FetchResult) {
-	if ob.o != nil {
-		ob.o.FetchEnd(ctx, e)
-	}
-}
-
-func (ob observer) tokenRequest(ctx context.Context, e TokenRequestEvent) {
-	if ob.o != nil {
-		ob.o.TokenRequest(ctx, e)
-	}
-}
-
-func (ob observer) cacheLoad(ctx context.Context, e CacheEvent) {
-	if ob.o != nil {
-		ob.o.CacheLoad(ctx, e)
-	}
-}
-
-func (ob observer) lockWait(ctx context.Context, e LockEvent) {
-	if ob.o != nil {
-		ob.o.LockWait(ctx, e)
-	}
-}
-
-func (ob observer) replay(ctx context.Context, e ReplayEvent) {
-	if ob.o != nil {
-		ob.o.Replay(ctx, e)
-	}
-}
+func (noObserver) FetchStart(ctx context.Context, _ FetchEvent) context.Context { return ctx }
+func (noObserver) FetchWait(context.Context, context.Context)                   {}
+func (noObserver) FetchEnd(context.Context, FetchResult)                        {}
+func (noObserver) TokenRequest(context.Context, TokenRequestEvent)              {}
+func (noObserver) CacheLoad(context.Context, CacheEvent)                        {}
+func (noObserver) LockWait(context.Context, LockEvent)                          {}
+func (noObserver) Replay(context.Context, ReplayEvent)                          {}
 
 // String describes e; its token URL is printed without a query even if a
 // caller filled the event in by hand. The formatting methods have value

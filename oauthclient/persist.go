@@ -26,7 +26,7 @@ type tier struct {
 	lockWait time.Duration // how long to wait for a lock another holder has
 	rotating bool          // the grant redeems refresh tokens
 	log      *slog.Logger
-	obs      observer
+	obs      Observer
 
 	mu      sync.Mutex        // guards newest, unsaved and downUntil
 	newest  *tokencache.Entry // newest entry known, with its refresh token
@@ -115,7 +115,7 @@ func (t *tier) load(ctx context.Context, when string) *tokencache.Entry {
 	defer cancel()
 	e, err := t.cache.Load(ctx, t.key)
 	t.noteTimeout(ctx, err)
-	t.obs.cacheLoad(ctx, CacheEvent{Hit: err == nil, Failed: err != nil && !errors.Is(err, tokencache.ErrNotFound)})
+	t.obs.CacheLoad(ctx, CacheEvent{Hit: err == nil, Failed: err != nil && !errors.Is(err, tokencache.ErrNotFound)})
 	switch {
 	case err == nil:
 		return e
@@ -160,7 +160,7 @@ func (t *tier) lock(ctx context.Context) (tokencache.Lease, error) {
 	case lctx.Err() != nil && ctx.Err() == nil:
 		ev.Outcome = LockTimeout
 	}
-	t.obs.lockWait(ctx, ev)
+	t.obs.LockWait(ctx, ev)
 	if errors.Is(err, tokencache.ErrUnavailable) {
 		t.markDown()
 	}

@@ -42,7 +42,7 @@ type TokenSource struct {
 	hc      *http.Client
 	limiter *RefreshLimiter
 	origins []string // parsed Config.Origins (nil: any)
-	obs     observer
+	obs     Observer
 	timers  bool // real clock: a timer marks each token stale at its refresh moment
 
 	cur        atomic.Pointer[tokenState]
@@ -98,7 +98,10 @@ func NewTokenSource(cfg Config) (*TokenSource, error) {
 	if s.limiter == nil {
 		s.limiter = DefaultRefreshLimiter
 	}
-	s.obs = observer{cfg.Observer}
+	s.obs = cfg.Observer
+	if s.obs == nil {
+		s.obs = noObserver{}
+	}
 	s.origins, _ = parseOrigins(cfg.Origins) // validated; empty, not nil, when unbound
 	s.key = cfg.CacheKey
 	if s.key == "" {
@@ -155,7 +158,7 @@ func (s *TokenSource) state(ctx context.Context) (*tokenState, error) {
 		}
 		if st.usable(now) {
 			if f := s.backgroundRefresh(now); f != nil {
-				s.obs.fetchWait(f.ctx, ctx) // an observer links the refresh to this request
+				s.obs.FetchWait(f.ctx, ctx) // an observer links the refresh to this request
 			}
 			return st, nil
 		}
@@ -225,7 +228,7 @@ func (s *TokenSource) wait(ctx context.Context) (*tokenState, error) {
 		}
 		f.waiters++
 		s.mu.Unlock()
-		s.obs.fetchWait(f.ctx, ctx)
+		s.obs.FetchWait(f.ctx, ctx)
 		select {
 		case <-f.done:
 			if f.err != nil {
@@ -248,7 +251,7 @@ func (s *TokenSource) wait(ctx context.Context) (*tokenState, error) {
 // startLocked starts a fetch; s.mu must be held.
 func (s *TokenSource) startLocked(background bool) *flight {
 	f := &flight{done: make(chan struct{}), background: background}
-	f.ctx = s.obs.fetchStart(context.Background(), FetchEvent{Background: background, Grant: grantName(s.cfg.Grant), TokenURL: redactURL(s.cfg.TokenURL), ClientID: s.cfg.ClientID})
+	f.ctx = s.obs.FetchStart(context.Background(), FetchEvent{Background: background, Grant: grantName(s.cfg.Grant), TokenURL: redactURL(s.cfg.TokenURL), ClientID: s.cfg.ClientID})
 	if !background {
 		f.gone = make(chan struct{})
 	}
@@ -368,7 +371,7 @@ func (s *TokenSource) finish(f *flight, st *tokenState, fetched bool, err error)
 	}
 	f.st, f.err = st, err
 	s.mu.Unlock()
-	s.obs.fetchEnd(f.ctx, res)
+	s.obs.FetchEnd(f.ctx, res)
 	close(f.done)
 }
 

@@ -78,16 +78,16 @@ func (t *Transport) LogValue() slog.Value { return slog.StringValue(t.String()) 
 // hooks is implemented by TokenSource: the Transport reports 401s to its
 // observer and logs token decisions to its logger.
 type hooks interface {
-	hooks() (observer, *slog.Logger)
+	hooks() (Observer, *slog.Logger)
 }
 
-func (s *TokenSource) hooks() (observer, *slog.Logger) { return s.obs, s.log }
+func (s *TokenSource) hooks() (Observer, *slog.Logger) { return s.obs, s.log }
 
-func (t *Transport) hooks() (observer, *slog.Logger) {
+func (t *Transport) hooks() (Observer, *slog.Logger) {
 	if h, ok := t.Source.(hooks); ok {
 		return h.hooks()
 	}
-	return observer{}, nil
+	return noObserver{}, nil
 }
 
 // anyOrigin is Transport.origins of an unbound Transport; noOrigin that of
@@ -217,7 +217,7 @@ func (t *Transport) unauthorized(req *http.Request, st *tokenState, resp *http.R
 	obs, _ := t.hooks()
 	ctx := req.Context()
 	if !tokenRejected(resp.Header) {
-		obs.replay(ctx, ReplayEvent{Outcome: ReplayNotReplayable})
+		obs.Replay(ctx, ReplayEvent{Outcome: ReplayNotReplayable})
 		return resp, nil
 	}
 	// The token is dropped whether or not this request can be sent again:
@@ -225,21 +225,21 @@ func (t *Transport) unauthorized(req *http.Request, st *tokenState, resp *http.R
 	// rejected token forever.
 	dropped := t.reject(st)
 	if !replayable(req) {
-		obs.replay(ctx, ReplayEvent{Outcome: ReplayNotReplayable})
+		obs.Replay(ctx, ReplayEvent{Outcome: ReplayNotReplayable})
 		return resp, nil
 	}
 	if !dropped {
-		obs.replay(ctx, ReplayEvent{Outcome: ReplayNoNewToken})
+		obs.Replay(ctx, ReplayEvent{Outcome: ReplayNoNewToken})
 		return resp, nil
 	}
 	st2, err := t.current(ctx)
 	if err != nil || st2.hdr[0] == st.hdr[0] {
-		obs.replay(ctx, ReplayEvent{Outcome: ReplayNoNewToken})
+		obs.Replay(ctx, ReplayEvent{Outcome: ReplayNoNewToken})
 		return resp, nil // no other token to try: the original 401 stands
 	}
 	r2, ok := replay(req, st2.header())
 	if !ok {
-		obs.replay(ctx, ReplayEvent{Outcome: ReplayNotReplayable})
+		obs.Replay(ctx, ReplayEvent{Outcome: ReplayNotReplayable})
 		return resp, nil
 	}
 	drain(resp)
@@ -249,9 +249,9 @@ func (t *Transport) unauthorized(req *http.Request, st *tokenState, resp *http.R
 		st2.confirm()
 		t.last.Store(st2)
 		st2.hold(t)
-		obs.replay(ctx, ReplayEvent{Outcome: ReplayOK})
+		obs.Replay(ctx, ReplayEvent{Outcome: ReplayOK})
 	case err == nil:
-		obs.replay(ctx, ReplayEvent{Outcome: ReplayRejected})
+		obs.Replay(ctx, ReplayEvent{Outcome: ReplayRejected})
 	}
 	return resp, err
 }
