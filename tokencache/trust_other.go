@@ -4,7 +4,6 @@ package tokencache
 
 import (
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -14,18 +13,8 @@ import (
 // write to a directory (Windows uses ACLs; the user's cache directory is
 // private by default), so they are not checked.
 func checkDir(dir string) error {
-	dir = filepath.Clean(dir)
-	fi, err := os.Lstat(dir)
-	if err != nil {
-		return fmt.Errorf("tokencache: %w", err)
-	}
-	if fi.Mode()&fs.ModeSymlink != 0 {
-		return fmt.Errorf("%w: directory %s is a symbolic link; use the directory it points to", ErrUntrusted, dir)
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("tokencache: %s is not a directory", dir)
-	}
-	return nil
+	_, err := lstatDir(filepath.Clean(dir))
+	return err
 }
 
 // openEntry opens the entry file at path for reading, refusing a symbolic

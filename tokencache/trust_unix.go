@@ -22,16 +22,10 @@ var currentUID = os.Geteuid
 // that root or the current user owns; owned by the current user; not
 // writable by group or others.
 func checkDir(dir string) error {
-	dir = filepath.Clean(dir) // Lstat of "link/" would follow the link
-	fi, err := os.Lstat(dir)
+	dir = filepath.Clean(dir)
+	fi, err := lstatDir(dir)
 	if err != nil {
-		return fmt.Errorf("tokencache: %w", err)
-	}
-	if fi.Mode()&fs.ModeSymlink != 0 {
-		return fmt.Errorf("%w: directory %s is a symbolic link; use the directory it points to", ErrUntrusted, dir)
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("tokencache: %s is not a directory", dir)
+		return err
 	}
 	parent := filepath.Dir(dir)
 	pfi, err := os.Stat(parent)
