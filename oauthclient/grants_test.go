@@ -5,9 +5,11 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -355,5 +357,28 @@ func TestRevokeErrorText(t *testing.T) {
 	}
 	if msg := err.Error(); !strings.HasPrefix(msg, "oauthclient: revoke: status 401: invalid_client") || strings.Count(msg, "oauthclient:") != 1 || strings.Contains(msg, "token endpoint") {
 		t.Fatalf("error text %q", msg)
+	}
+}
+
+// TestRevokeAccepts204: a revocation endpoint that answers 204 No Content
+// (as some do instead of RFC 7009's 200) revoked the token: Revoke
+// succeeds and forgets it.
+func TestRevokeAccepts204(t *testing.T) {
+	srv := newTokenServer(t, func(w http.ResponseWriter, r *http.Request, n int64) { writeToken(w, n, 3600, nil) })
+	var revoked atomic.Int64
+	rev := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		revoked.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer rev.Close()
+	ts := newTS(t, Config{TokenURL: srv.URL, RevocationURL: rev.URL})
+	if _, err := ts.Token(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.Revoke(context.Background()); err != nil || revoked.Load() != 1 {
+		t.Fatalf("Revoke against a 204: %v (%d revocation requests)", err, revoked.Load())
+	}
+	if tok, err := ts.Token(context.Background()); err != nil || serial(tok) != "token #2" {
+		t.Fatalf("after Revoke: %s %v, want a new token", serial(tok), err)
 	}
 }

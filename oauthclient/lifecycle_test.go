@@ -261,7 +261,9 @@ func Test401PathHonoursRequestContext(t *testing.T) {
 	if _, err := ts.Token(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	ts2 := newTS(t, Config{TokenURL: srv.URL, CacheKey: "k", Cache: cache, FetchTimeout: time.Hour})
+	// Every bound but the request's context is an hour or more, so only
+	// honouring that context ends the call within the guard below.
+	ts2 := newTS(t, Config{TokenURL: srv.URL, CacheKey: "k", Cache: cache, FetchTimeout: time.Hour, CacheTimeout: time.Hour})
 	tok, _ := ts.Token(context.Background())
 	if err := ts2.Seed(context.Background(), tok); err != nil {
 		t.Fatal(err)
@@ -269,16 +271,27 @@ func Test401PathHonoursRequestContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, api.URL, nil)
-	done := make(chan error, 1)
+	type result struct {
+		status int
+		err    error
+	}
+	done := make(chan result, 1)
 	go func() {
 		resp, err := ts2.Client(nil).Do(req)
-		if err == nil {
-			resp.Body.Close()
+		if err != nil {
+			done <- result{0, err}
+			return
 		}
-		done <- err
+		resp.Body.Close()
+		done <- result{resp.StatusCode, nil}
 	}()
 	select {
-	case <-done:
+	case r := <-done:
+		// Either the original 401 (no other token could be had in time) or
+		// the request's own deadline.
+		if r.err != nil && !errors.Is(r.err, context.DeadlineExceeded) || r.err == nil && r.status != http.StatusUnauthorized {
+			t.Fatalf("got status %d, error %v; want the 401 or the request's deadline", r.status, r.err)
+		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("RoundTrip did not return on its request's context with the cache lock stuck")
 	}

@@ -19,7 +19,8 @@ func (s *TokenSource) Revoke(ctx context.Context) error {
 		return ErrNoRevocationEndpoint
 	}
 	e := s.tier.current(ctx)
-	if st := s.cur.Load(); st != nil && (e == nil || e.RefreshToken == "") {
+	// The token to revoke: one with a refresh token, else the newer.
+	if st := s.cur.Load(); st != nil && (e == nil || e.RefreshToken == "" && (st.entry.RefreshToken != "" || st.entry.Updated.After(e.Updated))) {
 		e = st.entry
 	}
 	if e == nil || e.AccessToken == "" && e.RefreshToken == "" {
@@ -41,7 +42,7 @@ func (s *TokenSource) Revoke(ctx context.Context) error {
 	if err != nil {
 		return revokeFailed(err)
 	}
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode/100 != 2 { // RFC 7009 says 200; some servers answer 204
 		// Parse turns the RFC 7009 §2.2.1 error response into a *TokenError.
 		_, err := resp.Parse(s.cfg.Now())
 		return revokeFailed(err)
