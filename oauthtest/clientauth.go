@@ -106,11 +106,15 @@ func claimedClientID(r *http.Request, form url.Values) string {
 	return ""
 }
 
-// authenticateClientLocked authenticates the client of a /token, /revoke or
-// /introspect request. It returns a nil client and no error if the request
-// names no client at all. audiences are the accepted assertion audiences.
-// s.mu must be held.
+// authenticateClientLocked authenticates the client of a /token, /revoke,
+// /introspect or /device_authorization request, by its certificate if it
+// is registered for that. It returns a nil client and no error if the
+// request names no client at all. audiences are the accepted assertion
+// audiences. s.mu must be held.
 func (s *Server) authenticateClientLocked(r *http.Request, form url.Values, audiences []string) (*registeredClient, *oauthError) {
+	if c, oerr, cert := s.certClientLocked(r, form); cert {
+		return c, oerr
+	}
 	basicID, basicSecret, hasBasic, basicErr := basicCredentials(r)
 	if !hasBasic && r.Header.Get("Authorization") != "" {
 		return nil, errClient(false, "unsupported Authorization scheme for client authentication")

@@ -112,8 +112,8 @@ func (s *Server) SetClientCAs(pool *x509.CertPool) {
 	s.clientCAs = pool
 }
 
-// certClientLocked authenticates a token request of a client registered
-// for certificate authentication. ok is false when the request names no
+// certClientLocked authenticates a request of a client registered for
+// certificate authentication. ok is false when the request names no
 // such client (the other methods then apply). s.mu must be held.
 func (s *Server) certClientLocked(r *http.Request, form url.Values) (c *registeredClient, oerr *oauthError, ok bool) {
 	c = s.clients[form.Get("client_id")]
@@ -147,31 +147,4 @@ func (s *Server) certClientLocked(r *http.Request, form url.Values) (c *register
 		return nil, errClient(false, "client certificate subject does not match the registration"), true
 	}
 	return c, nil, true
-}
-
-// grantCert runs the grant of a token request whose client authenticates
-// with its certificate, as grant does for the other methods.
-func (s *Server) grantCert(r *http.Request, form url.Values) (resp *tokenResponse, oerr *oauthError, ok bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, oerr, ok := s.certClientLocked(r, form)
-	if !ok || oerr != nil {
-		return nil, oerr, ok
-	}
-	gt := form.Get("grant_type")
-	switch {
-	case gt == "":
-		return nil, errRequest("grant_type is required"), true
-	case !slices.Contains(allGrantTypes, gt):
-		return nil, errCode("unsupported_grant_type", "unsupported grant_type"), true
-	}
-	if oerr := checkGrantAllowed(c, gt); oerr != nil {
-		return nil, oerr, true
-	}
-	scopes, oerr := parseScope(form)
-	if oerr != nil {
-		return nil, oerr, true
-	}
-	resp, oerr = s.runGrantLocked(c, gt, form, scopes)
-	return resp, oerr, true
 }

@@ -183,3 +183,16 @@ func TestMTLSClientRevokesAndIntrospects(t *testing.T) {
 		t.Fatalf("introspect after revoke: %d active=%v", status, m["active"])
 	}
 }
+
+// TestMTLSClientDeviceAuthorization: a client that authenticates with its
+// certificate can start the device flow; without it, it cannot.
+func TestMTLSClientDeviceAuthorization(t *testing.T) {
+	srv, self, _ := selfSignedClient(t)
+	form := url.Values{"client_id": {"self"}}
+	if status, m := postForm(t, mtlsClient(srv, &self), srv.DeviceAuthorizationURL(), form); status != http.StatusOK || m["device_code"] == nil {
+		t.Fatalf("with the certificate: %d, device_code present %v", status, m["device_code"] != nil)
+	}
+	if status, _ := postForm(t, mtlsClient(srv, nil), srv.DeviceAuthorizationURL(), form); status != http.StatusUnauthorized {
+		t.Fatalf("without the certificate: %d, want 401", status)
+	}
+}

@@ -13,10 +13,7 @@ func (s *Server) clientForEndpointLocked(r *http.Request, form url.Values, endpo
 	if oerr := checkFormRequest(r, form); oerr != nil {
 		return nil, oerr
 	}
-	c, oerr, cert := s.certClientLocked(r, form) // a client registered for certificate authentication
-	if !cert {
-		c, oerr = s.authenticateClientLocked(r, form, []string{s.TokenURL(), endpoint})
-	}
+	c, oerr := s.authenticateClientLocked(r, form, []string{s.TokenURL(), endpoint})
 	if oerr != nil {
 		return nil, oerr
 	}

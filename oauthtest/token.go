@@ -241,10 +241,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	var resp *tokenResponse
 	if oerr == nil {
-		var cert bool
-		if resp, oerr, cert = s.grantCert(r, form); !cert {
-			resp, oerr = s.grant(r, form)
-		}
+		resp, oerr = s.grant(r, form)
 	}
 	if oerr != nil {
 		for k, v := range dpopHeader {
