@@ -29,6 +29,7 @@ const (
 //
 // validFence(s) is s as a fence (an integer in [1, 2^53)), or nil.
 // storedFence(ek) is the fence of the entry in ek (0: none or unreadable).
+// counterFence(ck) is the last fence issued from the counter ck, or nil.
 // nextFence(ck, ek, ttl) issues the next fence from the counter ck: one more
 // than the larger of the counter and the stored entry's fence. A counter
 // that is missing (first use, expired, lost with Redis's data) starts at the
@@ -45,9 +46,12 @@ local function storedFence(ek)
   if redis.call('TYPE', ek)['ok'] ~= 'hash' then return 0 end
   return validFence(redis.call('HGET', ek, 'f')) or 0
 end
+local function counterFence(ck)
+  if redis.call('TYPE', ck)['ok'] ~= 'string' then return nil end
+  return validFence(redis.call('GET', ck))
+end
 local function nextFence(ck, ek, ttl)
-  local f = nil
-  if redis.call('TYPE', ck)['ok'] == 'string' then f = validFence(redis.call('GET', ck)) end
+  local f = counterFence(ck)
   if not f then
     local t = redis.call('TIME')
     f = tonumber(t[1]) * 1000000 + tonumber(t[2])

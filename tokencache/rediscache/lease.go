@@ -21,10 +21,11 @@ type lease struct {
 	fence   int64
 	within  time.Duration // bound of each round trip (0: ctx alone)
 
-	lost atomic.Bool   // set once the lock is known lost, or released
-	stop chan struct{} // closed by Unlock to stop renew
-	done chan struct{} // closed when renew has returned
-	once sync.Once
+	lost     atomic.Bool   // set once the lock is known lost, or released
+	released atomic.Bool   // set by Unlock
+	stop     chan struct{} // closed by Unlock to stop renew
+	done     chan struct{} // closed when renew has returned
+	once     sync.Once
 }
 
 var _ tokencache.Lease = (*lease)(nil)
@@ -61,19 +62,20 @@ func (l *lease) Hold(ctx context.Context, d time.Duration) error {
 	return nil
 }
 
-// Store writes e under the lease's key with the lease's fence, unless an
-// entry with a higher fence (a later lease's, or a later unlocked Store's)
-// is stored: then it writes nothing and returns an error wrapping
-// ErrLockLost. It does not compare clocks, and it does not need the lock to
-// be held still: a holder whose lease ran out while nobody else wrote keeps
-// the token it obtained. Once the lease is known lost (or unlocked), Store
-// fails with ErrLockLost without a round trip. Otherwise it is like
-// Cache.Store.
+// Store writes e under the lease's key with the lease's fence, unless a
+// higher fence was issued since (a later lease, or a later unlocked Store,
+// even one whose entry was deleted again): then it writes nothing and
+// returns an error wrapping ErrLockLost. It does not compare clocks, and it
+// does not need the lock to be held still: a holder whose lock went away
+// (its lease ran out, or Redis dropped the key) while nobody else took a
+// fence keeps the token it obtained, even when renewal already noticed the
+// loss; Redis decides. After Unlock, Store fails with ErrLockLost without a
+// round trip. Otherwise it is like Cache.Store.
 func (l *lease) Store(ctx context.Context, e *tokencache.Entry) error {
 	if e == nil {
 		return errors.New("rediscache: store: nil entry")
 	}
-	if l.lost.Load() {
+	if l.released.Load() {
 		return fmt.Errorf("rediscache: store: %w", ErrLockLost)
 	}
 	written, err := l.c.write(ctx, l.key, e, l.fence, l.within)
@@ -98,6 +100,7 @@ func (l *lease) Unlock() error {
 }
 
 func (l *lease) release() error {
+	l.released.Store(true)
 	close(l.stop)
 	<-l.done
 	if l.lost.Swap(true) {

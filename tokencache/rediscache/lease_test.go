@@ -180,8 +180,9 @@ func TestHoldLockLost(t *testing.T) {
 	}
 }
 
-// TestLeaseLostByRenewal lets renewal find the lock lost, then stops
-// Redis: Hold and Store fail with ErrLockLost without asking Redis.
+// TestLeaseLostByRenewal lets renewal find the lock lost to a later
+// lease: Store asks Redis, which refuses it (a higher fence was issued);
+// with Redis stopped, Hold fails with ErrLockLost without asking it.
 func TestLeaseLostByRenewal(t *testing.T) {
 	srv := redistest.Start(t)
 	rdb := newClient(t, srv)
@@ -192,18 +193,95 @@ func TestLeaseLostByRenewal(t *testing.T) {
 	if err != nil {
 		t.Fatalf("LockLease: %v", err)
 	}
-	if err := rdb.Set(ctx, c.lockKey(testKey), "someone-else", time.Minute).Err(); err != nil {
+	if err := rdb.Del(ctx, c.lockKey(testKey)).Err(); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "renewal notices the lost lock", func() bool {
 		return strings.Contains(logs.String(), "lock lost")
 	})
+	later, err := newCache(t, srv, nil).LockLease(ctx, testKey, time.Second)
+	if err != nil {
+		t.Fatalf("second LockLease: %v", err)
+	}
+	defer later.Unlock()
+	if err := l.Store(ctx, numbered(1, time.Now())); !errors.Is(err, tokencache.ErrLockLost) || errors.Is(err, ErrUnavailable) {
+		t.Errorf("Store after a later lease: err = %v, want ErrLockLost only", err)
+	}
 	srv.Kill()
 	if err := l.Hold(ctx, time.Second); !errors.Is(err, tokencache.ErrLockLost) || errors.Is(err, ErrUnavailable) {
 		t.Errorf("Hold: err = %v, want ErrLockLost only", err)
 	}
-	if err := l.Store(ctx, numbered(1, time.Now())); !errors.Is(err, tokencache.ErrLockLost) || errors.Is(err, ErrUnavailable) {
-		t.Errorf("Store: err = %v, want ErrLockLost only", err)
+}
+
+// TestLeaseLostWithoutSuccessorStillStores: Redis dropped the lock key
+// (a failover) while the holder was refreshing and nobody took the lock
+// since. Renewal notices the loss, but Store still writes the rotated
+// refresh token: no later fence exists, and losing it would leave the
+// fleet with one already redeemed.
+func TestLeaseLostWithoutSuccessorStillStores(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := newClient(t, srv)
+	var logs logBuffer
+	c := newCache(t, srv, &Options{LockLease: 300 * time.Millisecond, Logger: logs.logger()})
+	ctx := testCtx(t)
+	l, err := c.LockLease(ctx, testKey, time.Second)
+	if err != nil {
+		t.Fatalf("LockLease: %v", err)
+	}
+	if err := rdb.Del(ctx, c.lockKey(testKey)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "renewal notices the lost lock", func() bool {
+		return strings.Contains(logs.String(), "lock lost")
+	})
+	e := numbered(7, time.Now())
+	if err := l.Store(ctx, e); err != nil {
+		t.Fatalf("Store with no later fence: %v", err)
+	}
+	got, err := newCache(t, srv, nil).Load(ctx, testKey)
+	if err != nil || got.RefreshToken != e.RefreshToken {
+		t.Fatalf("Load: %v; stored refresh token kept: %v", err, err == nil && got.RefreshToken == e.RefreshToken)
+	}
+	if err := l.Unlock(); !errors.Is(err, ErrLockLost) {
+		t.Errorf("Unlock: err = %v, want ErrLockLost", err)
+	}
+	if err := l.Store(ctx, e); !errors.Is(err, ErrLockLost) {
+		t.Errorf("Store after Unlock: err = %v, want ErrLockLost", err)
+	}
+}
+
+// TestStaleLeaseCannotWriteAfterDelete: a lease whose lock was taken over
+// cannot write its token back after the later holder's entry was deleted
+// (a revocation): the fence counter outlives the entry.
+func TestStaleLeaseCannotWriteAfterDelete(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := newClient(t, srv)
+	c := newCache(t, srv, &Options{LockLease: 300 * time.Millisecond})
+	ctx := testCtx(t)
+	stale, err := c.LockLease(ctx, testKey, time.Second)
+	if err != nil {
+		t.Fatalf("LockLease: %v", err)
+	}
+	if err := rdb.Del(ctx, c.lockKey(testKey)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	other := newCache(t, srv, nil)
+	later, err := other.LockLease(ctx, testKey, time.Second)
+	if err != nil {
+		t.Fatalf("second LockLease: %v", err)
+	}
+	if err := later.Store(ctx, numbered(2, time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	later.Unlock()
+	if err := other.Delete(ctx, testKey); err != nil {
+		t.Fatal(err)
+	}
+	if err := stale.Store(ctx, numbered(1, time.Now())); !errors.Is(err, tokencache.ErrLockLost) {
+		t.Fatalf("stale Store after Delete: err = %v, want ErrLockLost", err)
+	}
+	if _, err := newCache(t, srv, nil).Load(ctx, testKey); !errors.Is(err, tokencache.ErrNotFound) {
+		t.Fatalf("Load after Delete: %v, want ErrNotFound (the stale token written back)", err)
 	}
 }
 

@@ -19,8 +19,9 @@ const (
 	fieldFence   = "f" // the fence of the write that stored the entry
 )
 
-// storeScript writes an entry with a fence: with a given fence, unless the
-// stored entry has a higher one; with fence 0, with the next fence from the
+// storeScript writes an entry with a fence: with a given fence, unless a
+// higher one was issued since (the counter, which Delete leaves in place,
+// or the stored entry's); with fence 0, with the next fence from the
 // counter (an unlocked write is the newest when it is made). Anything else
 // under the key (a foreign value, stray fields) is replaced.
 //
@@ -31,7 +32,7 @@ var storeScript = redis.NewScript(fenceLua + `
 local f = tonumber(ARGV[5])
 if f == 0 then
   f = nextFence(KEYS[2], KEYS[1], ARGV[6])
-elseif storedFence(KEYS[1]) > f then
+elseif storedFence(KEYS[1]) > f or (counterFence(KEYS[2]) or 0) > f then
   return 0
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('DEL', KEYS[1]) end
