@@ -32,8 +32,11 @@ func (e *UnavailableError) Error() string {
 // Unwrap returns the keychain's own error.
 func (e *UnavailableError) Unwrap() error { return e.Err }
 
-// Is reports whether target is ErrUnavailable.
-func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailable }
+// Is reports whether target is ErrUnavailable or tokencache.ErrUnavailable,
+// which token sources treat as a cache that cannot answer right now.
+func (e *UnavailableError) Is(target error) bool {
+	return target == ErrUnavailable || target == tokencache.ErrUnavailable
+}
 
 // unavailableHint says, per platform, what makes the keychain usable.
 func unavailableHint(goos string) string {

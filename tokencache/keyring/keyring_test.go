@@ -289,7 +289,8 @@ func TestErrors(t *testing.T) {
 				t.Fatal("Store succeeded")
 			}
 			var ue *UnavailableError
-			if got := errors.As(err, &ue); got != tt.unavailable || errors.Is(err, ErrUnavailable) != tt.unavailable {
+			if got := errors.As(err, &ue); got != tt.unavailable || errors.Is(err, ErrUnavailable) != tt.unavailable ||
+				errors.Is(err, tokencache.ErrUnavailable) != tt.unavailable { // what token sources fall back on
 				t.Errorf("unavailable = %v, want %v (%v)", got, tt.unavailable, err)
 			}
 			if !errors.Is(err, tt.err) || !strings.HasPrefix(err.Error(), "tokencache/keyring: store: ") {
