@@ -18,6 +18,18 @@ import (
 // retry; nothing was sent after they left.
 var errAbandoned = errors.New("oauthclient: fetch abandoned by all callers")
 
+// abandonedRetry is errAbandoned for a fetch whose callers left while it
+// waited to retry a failed request: the source keeps the failure and the
+// wait (a cool-down), so that the next caller does not send at once and
+// callers with short deadlines cannot outpace the backoff schedule.
+type abandonedRetry struct {
+	last  error     // the failure that was to be retried
+	until time.Time // when the retry would have been sent
+}
+
+func (e *abandonedRetry) Error() string        { return errAbandoned.Error() }
+func (e *abandonedRetry) Is(target error) bool { return target == errAbandoned }
+
 // fetcher makes one token request, with retries of temporary failures on
 // the source's backoff schedule. It knows nothing of the token states or
 // the cache: it is told what refresh token to use, when nobody waits any
@@ -84,7 +96,7 @@ func (f *fetcher) fetch(ctx context.Context, r fetchRequest) (*tokenendpoint.Tok
 		f.log.Debug("oauthclient: token request failed; retrying", "err", err, "wait", wait)
 		if werr := sleep(ctx, wait, r.gone); werr != nil {
 			if errors.Is(werr, errAbandoned) {
-				return nil, time.Time{}, werr
+				return nil, time.Time{}, &abandonedRetry{last: err, until: f.cfg.Now().Add(wait)}
 			}
 			return nil, time.Time{}, err
 		}

@@ -496,3 +496,39 @@ func TestInvalidateOfWorkingTokenAlwaysDrops(t *testing.T) {
 		t.Fatalf("%d token requests after 5 invalidations, want 6 (%v)", srv.requests(), err)
 	}
 }
+
+// Callers with short deadlines during an outage do not outpace the
+// backoff: when the last one leaves while the fetch waits to retry, the
+// failure and the rest of that wait become a cool-down, instead of the
+// next caller sending a new request at once.
+func TestShortDeadlinesKeepTheBackoff(t *testing.T) {
+	clock := newFakeClock()
+	srv := newTokenServer(t, func(w http.ResponseWriter, r *http.Request, n int64) {
+		writeError(w, http.StatusServiceUnavailable, "temporarily_unavailable")
+	})
+	ts := newTS(t, Config{TokenURL: srv.URL, Now: clock.Now, Retry: &RetryPolicy{InitialInterval: 2 * time.Second, MaxInterval: 4 * time.Second}})
+	var last error
+	for range 20 {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		_, last = ts.Token(ctx)
+		cancel()
+		if last == nil {
+			t.Fatal("token during an outage")
+		}
+	}
+	// The clock stands still: one request, then the cool-down of its retry.
+	if n := srv.requests(); n != 1 {
+		t.Fatalf("token requests from 20 short-deadline callers = %d, want 1", n)
+	}
+	var te *TokenError
+	if !errors.As(last, &te) || te.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("a caller during the cool-down got %v, want the 503", last)
+	}
+	clock.Advance(5 * time.Second) // past the retry's moment
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	ts.Token(ctx)
+	if n := srv.requests(); n != 2 {
+		t.Fatalf("token requests after the wait = %d, want 2", n)
+	}
+}

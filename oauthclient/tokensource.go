@@ -351,6 +351,9 @@ func (s *TokenSource) finish(f *flight, st *tokenState, fetched bool, err error)
 		s.sched.reset()
 	case errors.Is(err, errAbandoned):
 		res.Outcome = FetchAbandoned
+		if ab, ok := err.(*abandonedRetry); ok {
+			s.failErr, s.failUntil = ab.last, ab.until
+		}
 	default:
 		wait := s.cfg.ErrorCooldown
 		if retryable(err) || errors.Is(err, context.DeadlineExceeded) {
