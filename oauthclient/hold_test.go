@@ -317,3 +317,61 @@ func TestHeldTokenRejectedLaterIsReplacedOnce(t *testing.T) {
 		t.Fatalf("next request: status %d, %d token requests; want 200 with tok-3", code, srv.requests())
 	}
 }
+
+// leakySource is a user's Source that keeps its token in a field and has
+// no printing methods of its own.
+type leakySource struct{ token string }
+
+func (l leakySource) Token(context.Context) (*oauth2.Token, error) {
+	return &oauth2.Token{AccessToken: l.token}, nil
+}
+
+// TestTransportPrintsForeignSourceByType: a Transport prints a Source
+// from outside this package by its type only; its fields may hold a token.
+func TestTransportPrintsForeignSourceByType(t *testing.T) {
+	tr := &Transport{Source: leakySource{token: "user-source-secret"}}
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
+		if got := fmt.Sprintf(verb, tr); strings.Contains(got, "user-source-secret") || !strings.Contains(got, "leakySource") {
+			t.Errorf("%s: %q", verb, got)
+		}
+	}
+}
+
+// TestClosedSourceArmsNoTimer: a fetch that ends after Close publishes its
+// token without a refresh timer, which would keep the source (and the
+// timer watcher) alive until its refresh moment.
+func TestClosedSourceArmsNoTimer(t *testing.T) {
+	release := make(chan struct{})
+	srv := newTokenServer(t, func(w http.ResponseWriter, r *http.Request, n int64) {
+		<-release
+		writeToken(w, n, 3600, nil)
+	})
+	ts := newTS(t, Config{TokenURL: srv.URL})
+	go ts.Token(context.Background())
+	for srv.requests() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	closed := make(chan struct{})
+	go func() { ts.Close(); close(closed) }()
+	for { // until Close has begun waiting for the fetch
+		ts.mu.Lock()
+		c := ts.closed
+		ts.mu.Unlock()
+		if c {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	<-closed
+	st := ts.cur.Load()
+	if st == nil {
+		t.Fatal("the fetch in flight at Close published nothing")
+	}
+	armedTimers.mu.Lock()
+	_, armed := armedTimers.armed[st]
+	armedTimers.mu.Unlock()
+	if armed || st.timer != nil {
+		t.Fatal("a token published after Close has a refresh timer")
+	}
+}

@@ -273,7 +273,7 @@ func (s *TokenSource) startLocked(background bool) *flight {
 // publish makes st the current token (nil: none), arming its refresh
 // timer and stopping the replaced one's; s.mu must be held.
 func (s *TokenSource) publish(st *tokenState) {
-	if st != nil && s.timers {
+	if st != nil && s.timers && !s.closed { // a closed source refreshes nothing: no timer
 		if st.refreshAt.IsZero() {
 			st.flags.Or(flagTimed) // never stale
 		} else if d := st.refreshAt.Sub(s.cfg.Now()); d > 0 {

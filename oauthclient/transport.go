@@ -60,10 +60,16 @@ type Transport struct {
 	_ [48]byte
 }
 
-// String describes t: its source (which prints without secrets), its base
-// transport's type and its origins without URL queries.
+// String describes t: its source (this package's sources print without
+// secrets; any other only by its type, since it may hold a token), its
+// base transport's type and its origins without URL queries.
 func (t *Transport) String() string {
-	return fmt.Sprintf("oauthclient.Transport{Source:%v Base:%T Origins:%v}", t.Source, t.Base, t.Origins)
+	var src any = fmt.Sprintf("%T", t.Source)
+	switch t.Source.(type) {
+	case authSource, *oauth2Adapter:
+		src = t.Source
+	}
+	return fmt.Sprintf("oauthclient.Transport{Source:%v Base:%T Origins:%v}", src, t.Base, t.Origins)
 }
 
 // GoString is String.
