@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
@@ -176,11 +178,20 @@ var registeredCodes = map[string]bool{
 // hold a credential: its *oauth2.RetrieveError quotes the token endpoint's
 // whole answer, which may echo the request (the client secret, a refresh
 // token), so only the status and a registered error code are kept; URLs
-// lose their query.
+// lose their query. Context and network errors keep their text; any other
+// error (another library's, which may quote a server's answer too) only
+// its type.
 func adaptedError(err error) error {
 	var re *oauth2.RetrieveError
-	if !errors.As(err, &re) {
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	case errors.As(err, &re):
+	case errors.As(err, new(*url.Error)), errors.As(err, &ne):
 		return RedactURLError(err)
+	default:
+		return &withheldError{err: err}
 	}
 	te := &TokenError{}
 	if re.Response != nil {
@@ -193,3 +204,14 @@ func adaptedError(err error) error {
 	}
 	return te
 }
+
+// withheldError stands for an error whose text may quote a server's answer:
+// it prints only the error's type. errors.Is still sees the error's chain;
+// it has no Unwrap, so that nothing prints the text by unwrapping it.
+type withheldError struct{ err error }
+
+func (e *withheldError) Error() string {
+	return fmt.Sprintf("%T (text withheld: it may quote the token endpoint's answer)", e.err)
+}
+
+func (e *withheldError) Is(target error) bool { return errors.Is(e.err, target) }

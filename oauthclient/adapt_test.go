@@ -252,3 +252,28 @@ func TestFromOAuth2CallsDirectlyWithoutDeadline(t *testing.T) {
 		t.Fatalf("cancellable: err %v, direct %v; want its own goroutine", err, src.direct)
 	}
 }
+
+// errSource is an oauth2.TokenSource that fails with err.
+type errSource struct{ err error }
+
+func (e errSource) Token() (*oauth2.Token, error) { return nil, e.err }
+
+// TestFromOAuth2WithholdsForeignErrorText: an error of another library
+// (which may quote a token endpoint's answer, echoed secret included) is
+// printed by its type only; errors.Is still finds it. Context errors keep
+// their text.
+func TestFromOAuth2WithholdsForeignErrorText(t *testing.T) {
+	foreign := errors.New(`google: status 400: {"error":"invalid_grant","echo":"client_secret=s3cr3t-value"}`)
+	_, err := FromOAuth2(errSource{foreign}).Token(context.Background())
+	if err == nil || !errors.Is(err, foreign) {
+		t.Fatalf("got %v, want an error that errors.Is finds the source's", err)
+	}
+	for _, verb := range []string{"%v", "%+v", "%s", "%q"} {
+		if s := fmt.Sprintf(verb, err); strings.Contains(s, "s3cr3t") {
+			t.Errorf("%s prints the echoed secret: %s", verb, s)
+		}
+	}
+	if _, err := FromOAuth2(errSource{context.DeadlineExceeded}).Token(context.Background()); !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "deadline exceeded") {
+		t.Errorf("context error: %v", err)
+	}
+}

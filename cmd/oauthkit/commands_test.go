@@ -344,3 +344,17 @@ func TestVerboseAssertion(t *testing.T) {
 		t.Error("-v output holds an assertion")
 	}
 }
+
+// TestMalformedHeaderNotEchoed: a -H value without its colon (a token
+// pasted as "Authorization Bearer …") is refused without being printed.
+func TestMalformedHeaderNotEchoed(t *testing.T) {
+	for _, h := range []string{"X-Api-Key abc-secret-key-123", "Authorization: Bearer abc-secret-key-123"} {
+		r := oauthkit(t, nil, "request", "-H", h, "https://fhir.example.test/Patient")
+		if r.code != 2 || !strings.Contains(r.stderr, "-H") {
+			t.Fatalf("exit %d, stderr %q; want a usage error about -H", r.code, r.stderr)
+		}
+		if strings.Contains(r.stderr+r.stdout, "abc-secret-key-123") {
+			t.Fatalf("the header's value was printed: %d bytes of stderr", len(r.stderr))
+		}
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -42,20 +43,27 @@ const maxErrorBody = 512
 // maxRequestBody bounds a -d body.
 const maxRequestBody = 256 << 20
 
-// headerList is the repeatable -H flag.
-type headerList []string
+// headerList is the repeatable -H flag. A bad value is kept as err rather
+// than returned from Set: the flag package would quote the value, and a
+// header may hold a credential.
+type headerList struct {
+	list []string
+	err  error
+}
 
-func (h *headerList) String() string { return strings.Join(*h, ", ") }
+func (h *headerList) String() string { return strings.Join(h.list, ", ") }
 
 func (h *headerList) Set(v string) error {
 	name, _, ok := strings.Cut(v, ":")
-	if !ok || strings.TrimSpace(name) == "" || strings.ContainsAny(strings.TrimSpace(name), " \t") {
-		return fmt.Errorf("want 'Name: value', got %q", printable(v, 80))
+	switch {
+	case h.err != nil:
+	case !ok || strings.TrimSpace(name) == "" || strings.ContainsAny(strings.TrimSpace(name), " \t"):
+		h.err = fmt.Errorf("want 'Name: value'; the %d bytes given are not that (not shown: they may hold a credential)", len(v))
+	case strings.EqualFold(strings.TrimSpace(name), "Authorization"):
+		h.err = errors.New("the Authorization header is oauthkit's to set")
+	default:
+		h.list = append(h.list, v)
 	}
-	if strings.EqualFold(strings.TrimSpace(name), "Authorization") {
-		return fmt.Errorf("the Authorization header is oauthkit's to set")
-	}
-	*h = append(*h, v)
 	return nil
 }
 
@@ -96,10 +104,13 @@ func runRequest(args []string, e *env) error {
 	if err := parseFlags(fs, args, e); err != nil {
 		return err
 	}
+	if headers.err != nil {
+		return usagef("-H: %v", headers.err)
+	}
 	if fs.NArg() != 1 {
 		return usagef("want exactly one URL")
 	}
-	r := &httpRequest{method: strings.ToUpper(*method), target: fs.Arg(0), headers: headers, include: *include}
+	r := &httpRequest{method: strings.ToUpper(*method), target: fs.Arg(0), headers: headers.list, include: *include}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if set["d"] {
