@@ -445,8 +445,9 @@ func TestLoginDPoP(t *testing.T) {
 	// oauthtest bound the public client's refresh token: another key is
 	// refused, while the token is still unused, and the login's key works.
 	other := newTS(t, Config{TokenURL: srv.TokenURL(), ClientID: "cli", Auth: NoClientAuth{}, Grant: RefreshToken{Token: tok.RefreshToken}, DPoPKey: newDPoPKey(t, "ES256")})
-	if _, err := other.Token(ctx); err == nil {
-		t.Fatal("a refresh token bound to another key was accepted")
+	var te *TokenError
+	if _, err := other.Token(ctx); !errors.As(err, &te) || te.StatusCode != http.StatusBadRequest || te.ErrorCode != "invalid_grant" && te.ErrorCode != "invalid_dpop_proof" {
+		t.Fatalf("a refresh token bound to another key: %v, want the server's invalid_grant or invalid_dpop_proof", err)
 	}
 	ts := newTS(t, Config{TokenURL: srv.TokenURL(), ClientID: "cli", Auth: NoClientAuth{}, Grant: RefreshToken{Token: tok.RefreshToken}, DPoPKey: key})
 	readPatients(t, srv, ts)

@@ -181,8 +181,12 @@ func TestVerboseLinesClean(t *testing.T) {
 	wantCode(t, r, 0, false)
 	tok := strings.TrimSpace(r.stdout)
 	noLeak(t, "stderr", r.stderr, tok)
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	if len(lines) < 2 || !strings.Contains(r.stderr, "oauthkit") {
+		t.Fatalf("-v printed %d lines; want the debug log", len(lines))
+	}
 	prev := ""
-	for _, line := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
+	for _, line := range lines {
 		l := debugTime.ReplaceAllString(line, "")
 		if l == prev {
 			t.Errorf("line repeated: %s", l)
