@@ -115,9 +115,11 @@ func (f *filler) fill(v reflect.Value, name, path string, depth int) {
 		f.fillMap(v, name, path, depth)
 	case reflect.Pointer:
 		e := t.Elem()
-		if !f.isModuleType(e) {
+		if !f.isModuleType(e) && !strings.HasPrefix(e.PkgPath(), "golang.org/x/oauth2") {
 			// Pointers to other packages' types (a *slog.Logger, an
 			// *http.Client) stay nil: their zero values are not usable.
+			// x/oauth2's configurations and tokens are plain data, which
+			// the module's adapters take with their secrets.
 			return
 		}
 		p := reflect.New(e)

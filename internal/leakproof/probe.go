@@ -46,9 +46,11 @@ type Summary struct {
 	// (interfaces, functions, channels).
 	Skipped []string `json:"skipped"`
 	// FuncsCalled counts constructors called successfully; FuncsSkipped
-	// names those that took no secret or failed.
+	// names those that took no secret; FuncsFailed those that took one
+	// but failed with every argument set tried.
 	FuncsCalled  int      `json:"funcs_called"`
 	FuncsSkipped []string `json:"funcs_skipped"`
+	FuncsFailed  []string `json:"funcs_failed"`
 }
 
 // Line is one line of Probe's output: a Finding or, last, the Summary.
@@ -97,9 +99,10 @@ func Probe(w io.Writer, module string, types []Type, funcs []Func) error {
 		}, t.Name, true)
 	}
 	for _, fn := range funcs {
-		called := false
+		called, secret := false, false
 		p.variants(func(f *filler) (any, bool) {
 			x, ok := callCtor(f, fn)
+			secret = secret || len(f.book.plants) > 0
 			if !ok {
 				// Try again with optional strings left empty: a
 				// constructor may reject a value it does not know.
@@ -109,10 +112,13 @@ func Probe(w io.Writer, module string, types []Type, funcs []Func) error {
 			called = called || ok
 			return x, ok
 		}, fn.Name+"()", false)
-		if called {
+		switch {
+		case called:
 			p.sum.FuncsCalled++
 			p.sum.Printed++
-		} else {
+		case secret:
+			p.sum.FuncsFailed = append(p.sum.FuncsFailed, fn.Name)
+		default:
 			p.sum.FuncsSkipped = append(p.sum.FuncsSkipped, fn.Name)
 		}
 	}
