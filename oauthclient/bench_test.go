@@ -196,3 +196,14 @@ func BenchmarkHotPath(b *testing.B) { benchkit.HotPath(b, hotPathTransports(b), 
 func BenchmarkHotPathParallel(b *testing.B) {
 	benchkit.HotPath(b, hotPathTransports(b), hotPathNames, true)
 }
+
+// BenchmarkHotPathBoundOrigins is BenchmarkHotPath for a Transport bound
+// to the request's origin (Origins set), next to an unbound one.
+func BenchmarkHotPathBoundOrigins(b *testing.B) {
+	ours := newOurs(b, newBenchTokenServer(b, 0, 3600, 0))
+	rts := map[string]http.RoundTripper{
+		"unbound": &oauthclient.Transport{Source: ours, Base: benchkit.NewNop()},
+		"bound":   &oauthclient.Transport{Source: ours, Base: benchkit.NewNop(), Origins: oauthclient.OriginList{"https://fhir.example.test"}},
+	}
+	benchkit.HotPath(b, rts, []string{"unbound", "bound"}, false)
+}

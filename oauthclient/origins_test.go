@@ -1,6 +1,7 @@
 package oauthclient
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -53,5 +54,37 @@ func TestBoundOriginsKeepTheTokenHome(t *testing.T) {
 	}
 	if _, err := NewTokenSource(Config{TokenURL: srv.URL, ClientID: "c", Origins: []string{"not a url"}}); err == nil {
 		t.Fatal("NewTokenSource accepted an origin that is not a URL")
+	}
+}
+
+// TestBoundTransportRemembersOnlyTheAllowedHost: after a request to an
+// allowed origin, requests to another host, another port or another
+// scheme of that host still get no token.
+func TestBoundTransportRemembersOnlyTheAllowedHost(t *testing.T) {
+	_, ts := lifetimeSource(t, 3600)
+	rec := &authRecorder{}
+	tr := &Transport{Source: ts, Base: rec, Origins: OriginList{"https://api.example.test"}}
+	send := func(u string) string {
+		t.Helper()
+		rec.last.Store("")
+		req, _ := http.NewRequest(http.MethodGet, u, nil)
+		if _, err := tr.RoundTrip(req); err != nil && !errors.Is(err, ErrInsecureURL) {
+			t.Fatal(err)
+		}
+		s, _ := rec.last.Load().(string)
+		return s
+	}
+	for range 2 { // the second request takes the remembered host
+		if got := send("https://api.example.test/fhir/Patient"); got != "Bearer tok-1" {
+			t.Fatalf("allowed origin: %q", got)
+		}
+	}
+	for _, u := range []string{"https://api.example.test:8443/x", "https://apı.example.test/x", "https://api.example.test.evil/x", "http://api.example.test/x"} {
+		if got := send(u); got != "" {
+			t.Errorf("%s carried the token", u)
+		}
+	}
+	if got := send("https://API.example.test:443/x"); got != "Bearer tok-1" {
+		t.Errorf("the allowed origin spelled otherwise: %q", got)
 	}
 }

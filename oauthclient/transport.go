@@ -57,7 +57,12 @@ type Transport struct {
 	// it. Optional; TokenSource.Client uses Config.Origins instead.
 	Origins OriginList
 
-	_ [48]byte
+	// allowedURL is the scheme and host of the last request that origins
+	// allowed: a bound Transport compares two strings per request instead
+	// of working out the origin (IDNA conversion, allocations) again.
+	allowedURL atomic.Pointer[[2]string]
+
+	_ [40]byte
 }
 
 // String describes t: its source (this package's sources print without
@@ -113,7 +118,14 @@ func (t *Transport) allowed(req *http.Request) bool {
 		}
 		t.origins.Store(o)
 	}
-	if o == &anyOrigin || o != &noOrigin && allowedOrigin(req.URL, *o) {
+	if o == &anyOrigin {
+		return true
+	}
+	if a := t.allowedURL.Load(); a != nil && a[0] == req.URL.Scheme && a[1] == req.URL.Host {
+		return true // the same scheme and host as an allowed request: the same origin
+	}
+	if o != &noOrigin && allowedOrigin(req.URL, *o) {
+		t.allowedURL.Store(&[2]string{req.URL.Scheme, req.URL.Host})
 		return true
 	}
 	if _, log := t.hooks(); log != nil {
