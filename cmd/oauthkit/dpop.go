@@ -1,15 +1,10 @@
 package main
 
 import (
-	"context"
 	"crypto"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
-	"net/http"
-	"strings"
-
-	"github.com/oauthkit/oauthkit/oauthclient"
 )
 
 // dpopKeyUsage documents -dpop-key.
@@ -55,52 +50,4 @@ func loadDPoPKey(path string) (crypto.Signer, error) {
 		}
 		return signer, nil
 	}
-}
-
-// runHeaderDPoP is the header command: as runHeader without -dpop-key;
-// with it, an "Authorization: DPoP …" line and a "DPoP: <proof>" line for
-// a -method request to -url (a proof is bound to one request).
-func runHeaderDPoP(args []string, e *env) error {
-	if !hasFlag(args, "dpop-key") {
-		return runHeader(args, e)
-	}
-	fs := newFlagSet("header", connSynopsis+" -dpop-key FILE -url URL", dpopHeaderExample, e)
-	cf := addConnFlags(fs, false)
-	target := fs.String("url", "", "`URL` of the request the DPoP proof is for (required with -dpop-key)")
-	method := fs.String("method", http.MethodGet, "HTTP `method` of the request the DPoP proof is for")
-	if err := parseFlags(fs, args, e); err != nil {
-		return err
-	}
-	if fs.NArg() != 0 {
-		return usagef("unexpected argument %q", fs.Arg(0))
-	}
-	if *target == "" {
-		return usagef("-url is required with -dpop-key: a DPoP proof is made for one request")
-	}
-	return withTokenSource(cf, e, func(ctx context.Context, ts *oauthclient.TokenSource) error {
-		tok, err := ts.Token(ctx)
-		if err != nil {
-			return err
-		}
-		proof, err := ts.DPoPProof(ctx, strings.ToUpper(*method), *target)
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(e.stdout, "Authorization: %s %s\nDPoP: %s\n", tok.Type(), tok.AccessToken, proof)
-		return err
-	})
-}
-
-// hasFlag reports whether args set the flag name (-name or --name, with
-// or without =value) before a "--".
-func hasFlag(args []string, name string) bool {
-	for _, a := range args {
-		if a == "--" {
-			return false
-		}
-		if t := strings.TrimLeft(a, "-"); t != a && (t == name || strings.HasPrefix(t, name+"=")) {
-			return true
-		}
-	}
-	return false
 }

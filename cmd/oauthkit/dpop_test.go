@@ -47,6 +47,21 @@ func TestDPoPKeyFlag(t *testing.T) {
 	if r := oauthkit(t, nil, cmdArgs("header", flags)...); r.code == 0 || !strings.Contains(r.stderr, "-url") {
 		t.Fatalf("header -dpop-key without -url: exit %d", r.code)
 	}
+	// token -o header cannot add the proof line: it says to use header.
+	if r := oauthkit(t, nil, cmdArgs("token", flags, "-o", "header")...); r.code != 2 || !strings.Contains(r.stderr, "header command") {
+		t.Fatalf("token -o header -dpop-key: exit %d", r.code)
+	}
+	// header's help and shell completion know -url and -method, with or
+	// without -dpop-key on the command line.
+	help := oauthkit(t, nil, "header", "-h")
+	for _, f := range []string{"-url", "-method", "-dpop-key"} {
+		if !strings.Contains(help.stderr+help.stdout, f) {
+			t.Errorf("header -h does not list %s", f)
+		}
+	}
+	if c := oauthkit(t, nil, "completion", "bash"); !strings.Contains(c.stdout, "-url") {
+		t.Error("bash completion does not offer header's -url")
+	}
 	get := oauthkit(t, nil, cmdArgs("get", flags, target)...)
 	wantCode(t, get, 0, true)
 	if !strings.Contains(get.stdout, `"Bundle"`) {

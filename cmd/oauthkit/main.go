@@ -40,7 +40,7 @@ var errHelpShown = errors.New("help shown")
 func commands() []command {
 	return []command{
 		{"token", "print an access token (for $(…) in scripts), or -o json with its expiry", runToken},
-		{"header", "print an \"Authorization: Bearer …\" header line (and a DPoP proof line with -dpop-key)", runHeaderDPoP},
+		{"header", "print an \"Authorization: Bearer …\" header line (and a DPoP proof line with -dpop-key)", runHeader},
 		{"get", "GET a URL with a token; the body goes to stdout", runGet},
 		{"request", "send any request with a token, curl-like (-X, -H, -d, -i)", runRequest},
 		{"info", "show a token's expiry, scope and (unverified) JWT claims", runInfo},

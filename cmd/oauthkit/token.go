@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -33,7 +34,8 @@ const tokenExample = `	# SMART Backend Services / Epic: a signed client assertio
 	# As JSON, with the expiry and whether it came from the cache:
 	oauthkit token -profile epic -o json | jq -r .expires_at`
 
-const headerExample = `	curl -H "$(oauthkit header -profile epic)" https://fhir.example.org/api/FHIR/R4/Patient/123`
+const headerExample = `	curl -H "$(oauthkit header -profile epic)" https://fhir.example.org/api/FHIR/R4/Patient/123
+` + dpopHeaderExample
 
 func runToken(args []string, e *env) error {
 	return printToken(args, e, "token", tokenExample, true)
@@ -58,12 +60,24 @@ type tokenOutput struct {
 
 // printToken gets a token and prints it in the -o format (header: an
 // Authorization header line; the header command has no -o).
+//
+// The header command (withFormat false) also prints, with -dpop-key, a
+// "DPoP: <proof>" line for a -method request to -url: a proof is bound to
+// one request.
 func printToken(args []string, e *env, name, example string, withFormat bool) error {
-	fs := newFlagSet(name, connSynopsis, example, e)
+	synopsis := connSynopsis
+	if !withFormat {
+		synopsis += " [-dpop-key FILE -url URL [-method METHOD]]"
+	}
+	fs := newFlagSet(name, synopsis, example, e)
 	cf := addConnFlags(fs, false)
 	format := "header"
+	var target, method string
 	if withFormat {
 		fs.StringVar(&format, "o", "bare", "output `format`: bare (the access token alone), header (an Authorization header line) or json (token, token_type, expires_at, scope, from_cache)")
+	} else {
+		fs.StringVar(&target, "url", "", "`URL` of the request the DPoP proof is for (required with -dpop-key)")
+		fs.StringVar(&method, "method", http.MethodGet, "HTTP `method` of the request the DPoP proof is for")
 	}
 	if err := parseFlags(fs, args, e); err != nil {
 		return err
@@ -76,6 +90,15 @@ func printToken(args []string, e *env, name, example string, withFormat bool) er
 	default:
 		return usagef("unknown -o %q (want bare, header or json)", format)
 	}
+	proof := format == "header" && cf.dpopKey != ""
+	switch {
+	case proof && withFormat:
+		return usagef("-o header with -dpop-key: use the header command, which adds the DPoP proof line (-url)")
+	case proof && target == "":
+		return usagef("-url is required with -dpop-key: a DPoP proof is made for one request")
+	case !proof && target != "":
+		return usagef("-url goes with -dpop-key: it names the request a DPoP proof is for")
+	}
 	// The token this command fetched, if it fetched one: a background
 	// refresh may report another one concurrently.
 	var fetched atomic.Pointer[string]
@@ -87,7 +110,12 @@ func printToken(args []string, e *env, name, example string, withFormat bool) er
 		}
 		switch format {
 		case "header":
-			_, err = fmt.Fprintf(e.stdout, "Authorization: %s %s\n", tok.Type(), tok.AccessToken)
+			if _, err = fmt.Fprintf(e.stdout, "Authorization: %s %s\n", tok.Type(), tok.AccessToken); err == nil && proof {
+				var p string
+				if p, err = ts.DPoPProof(ctx, strings.ToUpper(method), target); err == nil {
+					_, err = fmt.Fprintf(e.stdout, "DPoP: %s\n", p)
+				}
+			}
 		case "json":
 			out := tokenOutput{AccessToken: tok.AccessToken, TokenType: tok.Type(), FromCache: fetched.Load() == nil || *fetched.Load() != tok.AccessToken}
 			if !tok.Expiry.IsZero() {
