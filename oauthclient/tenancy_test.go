@@ -135,3 +135,36 @@ func TestBackgroundRefreshesShareABound(t *testing.T) {
 		t.Fatalf("peak token requests in flight = %d, want at most the bound (2) plus the foreground and the promoted fetch", p)
 	}
 }
+
+// TestAdoptedStateIsTheJudgedOne: a cached entry a background refresh
+// judged fresh is published with the refresh moment it was judged by.
+// Drawn again, the moment could already have passed, and the source would
+// refresh at once, which adopting the current token cannot do: a token
+// request.
+func TestAdoptedStateIsTheJudgedOne(t *testing.T) {
+	clock := newFakeClock()
+	ts := newTS(t, Config{TokenURL: "https://as.example.test/token", Now: clock.Now})
+	draws := 0
+	ts.timing.jitter = func(d time.Duration) time.Duration {
+		draws++
+		if draws == 1 {
+			return d - 1 // the latest moment for the judgement
+		}
+		return 0 // the earliest for any other draw
+	}
+	now := clock.Now()
+	// A one-hour token in the first half of its refresh window: fresh by
+	// the latest moment, stale by the earliest.
+	e := &tokencache.Entry{AccessToken: "other-process", TokenType: "Bearer", Updated: now.Add(-56 * time.Minute), Expiry: now.Add(4 * time.Minute)}
+	adopt, adopted := ts.adoptable(true)
+	if !adopt(e) {
+		t.Fatal("the entry was not judged fresh by the latest refresh moment")
+	}
+	st := adopted(e)
+	if st == nil || !st.fresh(now) {
+		t.Fatal("the published state is not the one judged fresh")
+	}
+	if adopted(&tokencache.Entry{AccessToken: "other"}) != nil {
+		t.Fatal("a state returned for an entry that was not judged")
+	}
+}

@@ -310,10 +310,13 @@ func (s *TokenSource) run(f *flight) {
 		s.finish(f, nil, false, errAbandoned)
 		return
 	}
-	e, fetched, err := s.tier.obtain(ctx, obtainRequest{adopt: s.adoptable(f.background), gone: f.gone}, s.fetcher)
+	adopt, adopted := s.adoptable(f.background)
+	e, fetched, err := s.tier.obtain(ctx, obtainRequest{adopt: adopt, gone: f.gone}, s.fetcher)
 	var st *tokenState
 	if err == nil {
-		st = s.timing.newState(e, s.cfg.Now())
+		if st = adopted(e); st == nil {
+			st = s.timing.newState(e, s.cfg.Now())
+		}
 		if !st.usable(s.cfg.Now()) {
 			st, err = nil, ErrExpiredOnArrival
 		}
@@ -381,19 +384,33 @@ func (s *TokenSource) finish(f *flight, st *tokenState, fetched bool, err error)
 // adoptable returns the rule for taking a cached entry instead of asking
 // the token endpoint: it must hold an access token other than the current
 // and the rejected one, be usable now and, for a background refresh, fresh.
-func (s *TokenSource) adoptable(background bool) func(*tokencache.Entry) bool {
+func (s *TokenSource) adoptable(background bool) (adopt func(*tokencache.Entry) bool, adopted func(*tokencache.Entry) *tokenState) {
 	cur := s.cur.Load()
 	s.mu.Lock()
 	rejected := s.rejected
 	s.mu.Unlock()
-	return func(e *tokencache.Entry) bool {
+	// The state adopt judged is the one published: its refresh moment is
+	// drawn once, so a token found fresh is not stale when published.
+	var judged *tokenState
+	adopt = func(e *tokencache.Entry) bool {
 		if e.AccessToken == "" || e.AccessToken == rejected || (cur != nil && cur.entry.AccessToken == e.AccessToken) {
 			return false
 		}
 		now := s.cfg.Now()
 		st := s.timing.newState(e, now)
-		return st.usable(now) && (!background || st.fresh(now))
+		ok := st.usable(now) && (!background || st.fresh(now))
+		if ok {
+			judged = st
+		}
+		return ok
 	}
+	adopted = func(e *tokencache.Entry) *tokenState {
+		if judged != nil && judged.entry == e {
+			return judged
+		}
+		return nil
+	}
+	return adopt, adopted
 }
 
 // Close stops the source from making token requests: a valid token is
