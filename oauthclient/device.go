@@ -265,9 +265,9 @@ func requestDeviceCode(ctx context.Context, hc *http.Client, cfg DeviceLoginConf
 		interval = defaultDeviceInterval
 	}
 	dc := DeviceCode{
-		UserCode:                printable(r.UserCode, 64),
-		VerificationURI:         printable(r.VerificationURI, 2048),
-		VerificationURIComplete: printable(r.VerificationURIComplete, 2048),
+		UserCode:                tokenendpoint.Printable(r.UserCode, 64),
+		VerificationURI:         tokenendpoint.Printable(r.VerificationURI, 2048),
+		VerificationURIComplete: tokenendpoint.Printable(r.VerificationURIComplete, 2048),
 		ExpiresIn:               expiresIn,
 		Interval:                min(interval, maxDeviceInterval),
 	}
@@ -286,19 +286,6 @@ func seconds(n json.Number) (time.Duration, bool) {
 	}
 	const maxSeconds = 100 * 365 * 24 * 3600
 	return time.Duration(min(f, maxSeconds) * float64(time.Second)), true
-}
-
-// printable cuts server-provided text that is shown in a terminal to n
-// bytes and replaces its control characters, so it cannot move the cursor
-// or rewrite what the user sees.
-func printable(s string, n int) string {
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return ' '
-		}
-		return r
-	}, s)
-	return truncate(s, n)
 }
 
 // printDeviceCode writes the default instructions.

@@ -186,7 +186,7 @@ func ParseServerMetadata(body []byte, issuer string) (*ServerMetadata, error) {
 		// The server's issuer value is not repeated: a hostile server could
 		// echo anything into it.
 		return nil, fmt.Errorf("%w: metadata issuer does not match %q", ErrDiscovery,
-			truncate(tokenendpoint.RedactURL(issuer), 200))
+			tokenendpoint.Printable(tokenendpoint.RedactURL(issuer), 200))
 	}
 	if m.TokenEndpoint != "" {
 		if err := checkURL(m.TokenEndpoint, false); err != nil {
@@ -194,13 +194,6 @@ func ParseServerMetadata(body []byte, issuer string) (*ServerMetadata, error) {
 		}
 	}
 	return &m, nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
 }
 
 func httpClientFrom(ctx context.Context) *http.Client {

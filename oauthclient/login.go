@@ -172,7 +172,7 @@ func Login(ctx context.Context, cfg LoginConfig) (*oauth2.Token, error) {
 			res.err = ErrStateMismatch
 			http.Error(w, "state mismatch: this login was not started here", http.StatusBadRequest)
 		case p.Get("error") != "":
-			res.err = &LoginError{ErrorCode: truncate(p.Get("error"), 64), ErrorDescription: truncate(p.Get("error_description"), 256)}
+			res.err = &LoginError{ErrorCode: tokenendpoint.Printable(p.Get("error"), 64), ErrorDescription: tokenendpoint.Printable(p.Get("error_description"), 256)}
 			http.Error(w, "login failed: "+res.err.Error(), http.StatusBadRequest)
 		case p.Get("code") == "":
 			res.err = errors.New("oauthclient: login: redirect without code")

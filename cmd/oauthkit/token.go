@@ -9,10 +9,10 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-	"unicode"
 
 	"golang.org/x/oauth2"
 
+	"github.com/oauthkit/oauthkit/internal/tokenendpoint"
 	"github.com/oauthkit/oauthkit/oauthclient"
 )
 
@@ -180,17 +180,9 @@ func redactURL(raw string) string {
 	return u.String()
 }
 
-// printable returns s on one line with control characters removed, cut
-// to at most n bytes.
+// printable returns server-provided s on one line (see
+// tokenendpoint.Printable) with runs of spaces folded, cut to at most n
+// bytes.
 func printable(s string, n int) string {
-	if len(s) > n {
-		s = strings.ToValidUTF8(s[:n], "") + "…"
-	}
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
-	return strings.Join(strings.Fields(s), " ")
+	return strings.Join(strings.Fields(tokenendpoint.Printable(s, n)), " ")
 }

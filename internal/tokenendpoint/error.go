@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -92,11 +93,17 @@ const (
 	maxErrorURI         = 256
 )
 
-// sanitize replaces control characters by spaces and invalid UTF-8 by
-// U+FFFD, so server-provided text prints on one line.
+// Printable returns server-provided text fit to print on one line of a log
+// or a terminal: sanitized, then cut to at most n bytes on a character
+// boundary ("…" marks a cut).
+func Printable(s string, n int) string { return clip(sanitize(s), n) }
+
+// sanitize replaces control characters (C0, DEL and C1, which can move a
+// terminal's cursor) by spaces and invalid UTF-8 by U+FFFD, so
+// server-provided text prints on one line.
 func sanitize(s string) string {
 	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
+		if unicode.IsControl(r) {
 			return ' '
 		}
 		return r
