@@ -10,6 +10,8 @@ import (
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/oauthkit/oauthkit/internal/tokenendpoint"
 )
 
 // FromOAuth2 adapts a golang.org/x/oauth2 TokenSource to Source, so that
@@ -164,16 +166,6 @@ func NewFromOAuth2Config(cfg *oauth2.Config, tok *oauth2.Token, cacheKey string)
 	return ts, nil
 }
 
-// registeredCodes are the token-endpoint error codes of RFC 6749 §5.2 and
-// the extensions this package knows; only these are kept from an adapted
-// source's error.
-var registeredCodes = map[string]bool{
-	"invalid_request": true, "invalid_client": true, "invalid_grant": true, "unauthorized_client": true,
-	"unsupported_grant_type": true, "invalid_scope": true, "temporarily_unavailable": true, "server_error": true,
-	"access_denied": true, "expired_token": true, "authorization_pending": true, "slow_down": true,
-	"invalid_target": true, "use_dpop_nonce": true, "invalid_dpop_proof": true,
-}
-
 // adaptedError turns an error of golang.org/x/oauth2 into one that cannot
 // hold a credential: its *oauth2.RetrieveError quotes the token endpoint's
 // whole answer, which may echo the request (the client secret, a refresh
@@ -197,7 +189,7 @@ func adaptedError(err error) error {
 	if re.Response != nil {
 		te.StatusCode = re.Response.StatusCode
 	}
-	if registeredCodes[re.ErrorCode] {
+	if tokenendpoint.RegisteredErrorCode(re.ErrorCode) {
 		te.ErrorCode = re.ErrorCode
 	} else {
 		te.Err = ErrMalformedResponse

@@ -128,7 +128,7 @@ func (t *Transport) allowed(req *http.Request) bool {
 		t.allowedURL.Store(&[2]string{req.URL.Scheme, req.URL.Host})
 		return true
 	}
-	if _, log := t.hooks(); log != nil {
+	if _, log := t.hooks(); log != nil && log.Enabled(req.Context(), slog.LevelDebug) {
 		log.Debug("oauthclient: request to an origin the token is not bound to; sent without the token", "url", redactURL(req.URL.String()))
 	}
 	return false

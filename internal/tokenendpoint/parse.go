@@ -176,6 +176,10 @@ func fillError(e *Error, m map[string]any, rd *redactor) {
 	e.ErrorURI = rd.clean(uri, maxErrorURI)
 }
 
+// RegisteredErrorCode reports whether code is one of registeredErrorCodes:
+// safe to keep as sent, since it cannot hold a credential.
+func RegisteredErrorCode(code string) bool { return registeredErrorCodes[code] }
+
 // registeredErrorCodes are the token-endpoint error codes of RFC 6749
 // §5.2, RFC 7009, RFC 8628, RFC 8693, RFC 8707 and RFC 9449 (and the
 // authorization-endpoint codes some servers also send).
