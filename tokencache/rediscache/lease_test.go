@@ -180,10 +180,9 @@ func TestHoldLockLost(t *testing.T) {
 	}
 }
 
-// TestLeaseLostByRenewal lets renewal find the lock lost to a later
-// lease: Store asks Redis, which refuses it (a higher fence was issued);
-// with Redis stopped, Hold fails with ErrLockLost without asking it.
-func TestLeaseLostByRenewal(t *testing.T) {
+// leaseLostByRenewal takes a lease whose lock key Redis then drops (as a
+// failover can) and waits until renewal has noticed.
+func leaseLostByRenewal(t *testing.T) (*redistest.Server, tokencache.Lease) {
 	srv := redistest.Start(t)
 	rdb := newClient(t, srv)
 	var logs logBuffer
@@ -199,6 +198,15 @@ func TestLeaseLostByRenewal(t *testing.T) {
 	eventually(t, "renewal notices the lost lock", func() bool {
 		return strings.Contains(logs.String(), "lock lost")
 	})
+	return srv, l
+}
+
+// TestLeaseLostByRenewal lets renewal find the lock lost to a later
+// lease: Store asks Redis, which refuses it (a higher fence was issued);
+// with Redis stopped, Hold fails with ErrLockLost without asking it.
+func TestLeaseLostByRenewal(t *testing.T) {
+	srv, l := leaseLostByRenewal(t)
+	ctx := testCtx(t)
 	later, err := newCache(t, srv, nil).LockLease(ctx, testKey, time.Second)
 	if err != nil {
 		t.Fatalf("second LockLease: %v", err)
@@ -219,21 +227,8 @@ func TestLeaseLostByRenewal(t *testing.T) {
 // refresh token: no later fence exists, and losing it would leave the
 // fleet with one already redeemed.
 func TestLeaseLostWithoutSuccessorStillStores(t *testing.T) {
-	srv := redistest.Start(t)
-	rdb := newClient(t, srv)
-	var logs logBuffer
-	c := newCache(t, srv, &Options{LockLease: 300 * time.Millisecond, Logger: logs.logger()})
+	srv, l := leaseLostByRenewal(t)
 	ctx := testCtx(t)
-	l, err := c.LockLease(ctx, testKey, time.Second)
-	if err != nil {
-		t.Fatalf("LockLease: %v", err)
-	}
-	if err := rdb.Del(ctx, c.lockKey(testKey)).Err(); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "renewal notices the lost lock", func() bool {
-		return strings.Contains(logs.String(), "lock lost")
-	})
 	e := numbered(7, time.Now())
 	if err := l.Store(ctx, e); err != nil {
 		t.Fatalf("Store with no later fence: %v", err)
